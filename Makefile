@@ -1,0 +1,27 @@
+# The two commands of the README. Both create (or reuse) .venv and install
+# into it once; the stamp file makes a second run reinstall nothing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.catdog-installed
+
+.PHONY: run test notebooks
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The main job: prepare the data, then run every notebook into build/.
+run: $(STAMP)
+	$(PY) -m catdog_lib prepare-data
+	$(PY) -m catdog_lib run
+
+# Unit tests, doctests, and nbval over every notebook, on the toy set.
+test: $(STAMP)
+	CATDOG_PROFILE=smoke $(PY) -m pytest
+
+# Re-execute the notebooks in place on the toy set: the committed outputs.
+notebooks: $(STAMP)
+	CATDOG_PROFILE=smoke $(PY) -m catdog_lib refresh-notebooks

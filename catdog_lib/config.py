@@ -1,0 +1,77 @@
+"""The one place for catdog's settings: paths, the profile and the seed.
+
+Every other module reads its settings from here, so a teacher changes a
+default in one file, and an environment variable changes it for one run:
+
+- ``CATDOG_DATA_DIR``: where datasets live (default: ``data/`` in the checkout).
+- ``CATDOG_PROFILE``: ``smoke`` (CI, seconds), ``quick`` (default, minutes)
+  or ``full`` (the book's epochs).
+- ``CATDOG_SEED``: the random seed (default 1).
+- ``CATDOG_KAGGLE_TRAIN``: a local Kaggle ``train`` folder or ``train.zip``.
+"""
+import os
+from pathlib import Path
+
+# TensorFlow reads this when its C++ library loads, so it must be set before
+# any `import tensorflow`; `catdog_lib/__init__.py` imports this module first.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _project_root():
+    """The checkout holding the package, or the working folder when installed
+    from a wheel (as on Colab)."""
+    root = PACKAGE_DIR.parent
+    if (root / "pyproject.toml").exists() and (root / "notebooks").is_dir():
+        return root
+    return Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
+DATA_DIR = Path(os.environ.get("CATDOG_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+BUILD_DIR = PROJECT_ROOT / "build"
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+PROFILES = {
+    # source: which data a profile prepares when none is named.
+    #   "auto" tries a local Kaggle folder, then the download, then the toy set.
+    "smoke": {"source": "toy"},
+    "quick": {"source": "auto"},
+    "full": {"source": "auto"},
+}
+PROFILE = os.environ.get("CATDOG_PROFILE", "quick")
+if PROFILE not in PROFILES:
+    raise ValueError(
+        f"CATDOG_PROFILE={PROFILE!r} is not a profile; choose one of {sorted(PROFILES)}"
+    )
+
+SEED = int(os.environ.get("CATDOG_SEED", "1"))
+
+KAGGLE_TRAIN = os.environ.get("CATDOG_KAGGLE_TRAIN")
+
+# The book's split, per class: train 0-999, validation 1000-1499, test 1500-1999.
+SPLIT_SIZES = {"train": 1000, "validation": 500, "test": 500}
+CLASSES = ("cats", "dogs")
+IMAGE_SIZE = (150, 150)
+BATCH_SIZE = 32
+
+# Google's subset of the Kaggle files, used by the TensorFlow tutorials.
+FILTERED_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+FILTERED_SIZE = 68_606_236
+CANONICAL_TABLE = PACKAGE_DIR / "canonical_sha256.tsv"
+
+
+def profile():
+    """The settings of the active profile, with its name under ``"name"``."""
+    return {"name": PROFILE, **PROFILES[PROFILE]}
+
+
+def display_path(path):
+    """``path`` relative to the project root when inside it, so notebook
+    outputs never show the author's home folder."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,639 @@
+"""The book's small dataset: find the photos, check them, split them, load them.
+
+``prepare_small_dataset`` turns a folder of Kaggle-named photos
+(``cat.0.jpg``, ``dog.0.jpg``, ...) into the book's layout::
+
+    cats_and_dogs_small/
+        train/{cats,dogs}/        1,000 per class
+        validation/{cats,dogs}/     500 per class
+        test/{cats,dogs}/           500 per class
+        manifest.csv  report.txt  source.json
+
+It only ever reads the source, decodes every image before copying it, and
+refuses to mix up splits. ``load_datasets`` then gives the three
+``tf.data`` pipelines the notebooks train on.
+"""
+import csv
+import hashlib
+import io
+import json
+import re
+import shutil
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+from PIL import Image, UnidentifiedImageError
+
+from . import config, toy
+
+SPLITS = ("train", "validation", "test")
+BOOK_WORDS = {"train": "training", "validation": "validation", "test": "test"}
+KAGGLE_NAME = re.compile(r"^(cat|dog)\.(\d+)\.([A-Za-z0-9]+)$")
+EXTENSION_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP",
+                     "gif": "GIF", "bmp": "BMP"}
+# Modes Pillow turns into RGB without guessing; 16-bit and float modes need a
+# scaling choice we will not make silently.
+CONVERTIBLE_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr"}
+OUR_ENTRIES = {*SPLITS, "manifest.csv", "report.txt", "source.json"}
+
+
+class DatasetError(Exception):
+    """Raised when the photos cannot be turned into a trustworthy split."""
+
+
+class BadImage(Exception):
+    """One file that is not a usable image; the message says why."""
+
+
+@dataclass
+class Candidate:
+    """One source file with a Kaggle name, not yet read."""
+    name: str        # "cat.12.jpg"
+    label: str       # "cats" or "dogs"
+    index: int
+    origin: str      # where it came from, for messages
+    read: Callable[[], bytes] = field(repr=False)
+
+
+@dataclass
+class Prepared:
+    """What ``prepare_small_dataset`` did, for printing and for tests."""
+    dest: Path
+    source: str
+    counts: dict
+    problems: list
+    leaks: list
+    canonical: int
+    copied: int
+    note: str = ""
+
+
+# ---------------------------------------------------------------- sources
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _label_of(match):
+    return "cats" if match.group(1) == "cat" else "dogs"
+
+
+def _folder_candidates(folder):
+    found = []
+    for path in sorted(Path(folder).iterdir()):
+        match = KAGGLE_NAME.match(path.name)
+        if match and path.is_file():
+            found.append(Candidate(path.name, _label_of(match), int(match.group(2)),
+                                   str(path), path.read_bytes))
+    return found
+
+
+def _check_member_name(zip_path, name):
+    """Refuse entries that would land outside any destination (zip-slip)."""
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts or re.match(r"^[A-Za-z]:", name):
+        raise DatasetError(
+            f"{zip_path}: refusing unsafe archive entry {name!r}: it points outside "
+            "the folder it would be extracted to (zip-slip)")
+
+
+def _zip_candidates(zip_path):
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile as err:
+        raise DatasetError(f"{zip_path}: not a readable zip archive ({err})") from err
+    found = []
+    for info in archive.infolist():
+        _check_member_name(zip_path, info.filename)
+        name = PurePosixPath(info.filename).name
+        match = KAGGLE_NAME.match(name)
+        if match and not info.is_dir():
+            found.append(Candidate(name, _label_of(match), int(match.group(2)),
+                                   f"{zip_path}:{info.filename}",
+                                   lambda n=info.filename: archive.read(n)))
+    return found
+
+
+def kaggle_candidates(source):
+    """List the Kaggle-named images in a folder or a zip archive.
+
+    Parameters
+    ----------
+    source : path
+        A folder holding ``cat.N.jpg`` / ``dog.N.jpg`` files, or a zip
+        (Kaggle's ``train.zip``, Google's ``cats_and_dogs_filtered.zip``).
+
+    Returns
+    -------
+    list of Candidate
+        Sorted by class and number. Files are read later, one at a time.
+
+    Example
+    -------
+    >>> from catdog_lib import data, toy
+    >>> import tempfile
+    >>> folder = toy.make_toy_set(tempfile.mkdtemp(), per_class=2)
+    >>> [c.name for c in data.kaggle_candidates(folder)]
+    ['cat.0.jpg', 'cat.1.jpg', 'dog.0.jpg', 'dog.1.jpg']
+    """
+    source = Path(source)
+    if source.is_dir():
+        found = _folder_candidates(source)
+    elif source.is_file() and zipfile.is_zipfile(source):
+        found = _zip_candidates(source)
+    elif source.exists():
+        raise DatasetError(f"{source}: neither a folder nor a zip archive")
+    else:
+        raise DatasetError(f"{source}: no such folder or file")
+    if not found:
+        raise DatasetError(f"{source}: holds no Kaggle-named images (cat.N.jpg, dog.N.jpg)")
+    return sorted(found, key=lambda c: (c.label, c.index, c.name))
+
+
+def download_filtered():
+    """Download Google's ``cats_and_dogs_filtered.zip`` into the data folder.
+
+    The archive has no published checksum, so the size is checked here and
+    every image inside is checked against the Kaggle originals' hashes later.
+    A failed, cut or wrong-sized download leaves no file behind.
+
+    Returns
+    -------
+    pathlib.Path
+        The cached archive, ``<data root>/downloads/cats_and_dogs_filtered.zip``.
+    """
+    import keras
+
+    try:
+        path = Path(keras.utils.get_file(
+            "cats_and_dogs_filtered.zip", origin=config.FILTERED_URL,
+            cache_dir=str(config.DATA_DIR), cache_subdir="downloads"))
+    except Exception as err:  # get_file wraps every network failure in Exception
+        raise DatasetError(f"download of {config.FILTERED_URL} failed: {err}") from err
+    size = path.stat().st_size
+    if size != config.FILTERED_SIZE:
+        path.unlink()
+        raise DatasetError(
+            f"{path.name}: downloaded {size:,} bytes but the archive is "
+            f"{config.FILTERED_SIZE:,}; removed the file, please try again")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except zipfile.BadZipFile as err:
+        broken = str(err)
+    if broken:
+        path.unlink()
+        raise DatasetError(f"{path.name}: the archive is corrupt (first bad entry: {broken}); "
+                           "removed the file, please try again")
+    return path
+
+
+# ---------------------------------------------------------------- checking
+
+def check_image(data, name):
+    """Decode one file fully and return it as RGB JPEG bytes.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    name : str
+        Its file name; the extension must match the content.
+
+    Returns
+    -------
+    (bytes, int, int)
+        JPEG bytes, width, height. An RGB JPEG is returned byte for byte, so
+        original photos stay original; anything else (grayscale, CMYK, PNG
+        with alpha, ...) is converted to RGB and saved as JPEG.
+
+    Raises
+    ------
+    BadImage
+        With the reason: empty, not an image, truncated, wrong extension, or
+        a colour mode that cannot be turned into RGB.
+
+    Example
+    -------
+    >>> from catdog_lib import data
+    >>> data.check_image(b"", "cat.1.jpg")
+    Traceback (most recent call last):
+    ...
+    catdog_lib.data.BadImage: empty file (0 bytes)
+    """
+    if not data:
+        raise BadImage("empty file (0 bytes)")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise BadImage("not an image: Pillow cannot identify its format") from None
+    extension = name.rsplit(".", 1)[-1].lower()
+    expected = EXTENSION_FORMATS.get(extension)
+    if img.format != expected:
+        raise BadImage(f"content is {img.format} but the extension says .{extension}")
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise BadImage(f"cannot be decoded fully: {err}") from None
+    if img.mode not in CONVERTIBLE_MODES:
+        raise BadImage(f"colour mode {img.mode} cannot be turned into RGB safely")
+    if img.format == "JPEG" and img.mode == "RGB":
+        return data, img.width, img.height
+    if "A" in img.mode or "transparency" in img.info:
+        # Transparent pixels hold arbitrary colours: lay them on white.
+        rgba = img.convert("RGBA")
+        rgb = Image.new("RGB", rgba.size, (255, 255, 255))
+        rgb.paste(rgba, mask=rgba.getchannel("A"))
+    else:
+        rgb = img.convert("RGB")
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=95)
+    return out.getvalue(), rgb.width, rgb.height
+
+
+def canonical_hashes():
+    """The sha256 of the original Kaggle files ``cat/dog.0-2499.jpg``."""
+    with open(config.CANONICAL_TABLE, newline="") as f:
+        return {row["file"]: row["sha256"] for row in csv.DictReader(f, delimiter="\t")}
+
+
+# ---------------------------------------------------------------- splitting
+
+def plan_split(candidates, sizes=None):
+    """Assign candidates to splits by number, the book's way.
+
+    Per class, the lowest numbers go to train, the next to validation, the
+    next to test: on Kaggle's files that is 0-999, 1000-1499, 1500-1999.
+    When a source holds fewer images than the sizes ask for (Google's
+    filtered zip has 1,500 per class), train keeps its size and the rest is
+    shared between validation and test in proportion.
+
+    Parameters
+    ----------
+    candidates : list of Candidate
+    sizes : dict, optional
+        Images per class for each split (default ``config.SPLIT_SIZES``).
+
+    Returns
+    -------
+    list of (split, Candidate)
+    """
+    sizes = dict(sizes or config.SPLIT_SIZES)
+    plan = []
+    for label in config.CLASSES:
+        mine = [c for c in candidates if c.label == label]
+        if len(mine) <= sizes["train"]:
+            raise DatasetError(f"only {len(mine)} {label} images; the training split "
+                               f"alone needs {sizes['train']} and validation needs more")
+        rest = len(mine) - sizes["train"]
+        wanted = sizes["validation"] + sizes["test"]
+        n_val = sizes["validation"] if rest >= wanted else rest * sizes["validation"] // wanted
+        n_test = min(sizes["test"], rest - n_val)
+        bounds = {"train": (0, sizes["train"]),
+                  "validation": (sizes["train"], sizes["train"] + n_val),
+                  "test": (sizes["train"] + n_val, sizes["train"] + n_val + n_test)}
+        for split, (lo, hi) in bounds.items():
+            plan.extend((split, c) for c in mine[lo:hi])
+    return plan
+
+
+def _range_note(plan):
+    """'train 0-999, validation 1000-1499, ...' for the cats, to say what was used."""
+    parts = []
+    for split in SPLITS:
+        numbers = [c.index for s, c in plan if s == split and c.label == "cats"]
+        parts.append(f"{split} {min(numbers)}-{max(numbers)}" if numbers else f"{split} none")
+    return ", ".join(parts)
+
+
+def _check_one(item):
+    split, cand = item
+    raw = cand.read()
+    try:
+        out, width, height = check_image(raw, cand.name)
+    except BadImage as err:
+        return {"problem": (cand.origin, str(err))}
+    return {"split": split, "class": cand.label, "filename": Path(cand.name).stem + ".jpg",
+            "source_name": cand.name, "source_sha256": _sha256(raw), "sha256": _sha256(out),
+            "width": width, "height": height, "bytes": out}
+
+
+def _find_leaks(rows):
+    """Groups of byte-identical images that sit in more than one split."""
+    by_hash = {}
+    for row in rows:
+        by_hash.setdefault(row["source_sha256"], []).append(row)
+    return [[f"{r['split']}/{r['class']}/{r['filename']}" for r in group]
+            for group in by_hash.values() if len({r["split"] for r in group}) > 1]
+
+
+# ---------------------------------------------------------------- writing
+
+MANIFEST_FIELDS = ["split", "class", "filename", "sha256", "width", "height", "source_sha256"]
+
+
+def _read_manifest(dest):
+    with open(dest / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _matches(dest, rows):
+    """True when ``dest`` already holds exactly these rows, verified on disk."""
+    if not (dest / "manifest.csv").exists():
+        return False
+    wanted = {(r["split"], r["class"], r["filename"], r["sha256"]) for r in rows}
+    stored = {(r["split"], r["class"], r["filename"], r["sha256"]) for r in _read_manifest(dest)}
+    if wanted != stored:
+        return False
+    on_disk = {p.relative_to(dest).as_posix() for s in SPLITS for p in (dest / s).rglob("*") if p.is_file()}
+    if on_disk != {f"{s}/{c}/{n}" for s, c, n, _ in wanted}:
+        return False
+    return all(_sha256((dest / s / c / n).read_bytes()) == h for s, c, n, h in wanted)
+
+
+def _write_report(path, source, note, problems, leaks, canonical, rows):
+    lines = [f"source: {source}"]
+    if note:
+        lines.append(f"note: {note}")
+    lines.append(f"images kept: {len(rows)}")
+    lines.append(f"byte-identical to the Kaggle originals: {canonical} of {len(rows)}")
+    lines.append(f"rejected: {len(problems)}")
+    lines += [f"  {origin}: {reason}" for origin, reason in problems]
+    lines.append(f"images in more than one split: {len(leaks)} groups")
+    lines += ["  " + " = ".join(group) for group in leaks]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _write(dest, rows, source, note, problems, leaks, canonical):
+    """Write into a hidden sibling folder, then rename: an interrupted run
+    never leaves a half-filled destination."""
+    tmp = dest.parent / f".{dest.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for row in rows:
+        folder = tmp / row["split"] / row["class"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / row["filename"]).write_bytes(row["bytes"])
+    with open(tmp / "manifest.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, MANIFEST_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    _write_report(tmp / "report.txt", source, note, problems, leaks, canonical, rows)
+    (tmp / "source.json").write_text(json.dumps({"source": source, "note": note}, indent=1))
+    if dest.exists():
+        old = dest.parent / f".{dest.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        dest.rename(old)
+        tmp.rename(dest)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(dest)
+
+
+def _guard_dest(dest, source_path, overwrite):
+    if source_path is not None:
+        src = Path(source_path).resolve()
+        if dest == src or src in dest.parents or dest in src.parents:
+            raise DatasetError(f"{dest}: the destination overlaps the source {src}; "
+                               "choose a separate folder so the source is never changed")
+    if not dest.exists() or not any(dest.iterdir()):
+        return
+    foreign = sorted(p.name for p in dest.iterdir() if p.name not in OUR_ENTRIES)
+    if foreign:
+        raise DatasetError(f"{dest}: holds files that are not a prepared dataset "
+                           f"({', '.join(foreign[:5])}); choose an empty folder")
+    if not overwrite:
+        raise DatasetError(f"{dest}: already holds a different prepared dataset; "
+                           "pass overwrite=True (--overwrite) to replace it")
+
+
+# ---------------------------------------------------------------- the one call
+
+def _resolve_source(source):
+    """Return (kind, candidates, path or None, note)."""
+    if source is None:
+        source = config.profile()["source"]
+        if source == "auto":
+            source = config.KAGGLE_TRAIN or "download"
+            if source == "download":
+                try:
+                    return _resolve_source("download")
+                except DatasetError as err:
+                    print(f"{err}\nFalling back to the generated toy set.")
+                    source = "toy"
+    if source == "toy":
+        folder = toy.make_toy_set()
+        return "toy", kaggle_candidates(folder), folder, (
+            "generated toy images from catdog_lib.toy, not the book's photos")
+    if source == "download":
+        path = download_filtered()
+        return "cats_and_dogs_filtered", kaggle_candidates(path), path, (
+            "Google's cats_and_dogs_filtered.zip holds cat/dog 0-999 and 2000-2499, "
+            "not the book's 1000-1999; its 2000-2499 are shared between validation and test")
+    return "kaggle", kaggle_candidates(source), Path(source), ""
+
+
+def default_dest(source_kind):
+    """Where a source's split goes: the toy set keeps its own folder, so it
+    never clashes with a split of real photos."""
+    name = "cats_and_dogs_small_toy" if source_kind == "toy" else "cats_and_dogs_small"
+    return config.DATA_DIR / name
+
+
+def prepare_small_dataset(source=None, dest=None, sizes=None, overwrite=False,
+                          allow_leakage=False, workers=4):
+    """Build the book's train/validation/test split from cats-and-dogs photos.
+
+    Parameters
+    ----------
+    source : path or {"toy", "download"}, optional
+        A Kaggle train folder or zip, ``"download"`` for Google's
+        ``cats_and_dogs_filtered.zip``, or ``"toy"`` for generated images.
+        By default: ``CATDOG_KAGGLE_TRAIN``, then the download, then the toy
+        set (the ``smoke`` profile always uses the toy set).
+    dest : path, optional
+        The folder to create (default ``data/cats_and_dogs_small``, or
+        ``data/cats_and_dogs_small_toy`` for the toy set).
+    sizes : dict, optional
+        Images per class for ``train``, ``validation`` and ``test``.
+    overwrite : bool
+        Replace a destination that holds a different prepared dataset.
+    allow_leakage : bool
+        Keep going when a byte-identical image sits in two splits.
+    workers : int
+        Threads that read and decode in parallel.
+
+    Returns
+    -------
+    Prepared
+        The destination, counts per split and class, rejected files with
+        their reasons, leaks, and how many files are original Kaggle bytes.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from catdog_lib import data, toy
+    >>> src = toy.make_toy_set(tempfile.mkdtemp(), per_class=8)
+    >>> out = data.prepare_small_dataset(src, tempfile.mkdtemp() + "/small",
+    ...     sizes={"train": 4, "validation": 2, "test": 2})  # doctest: +ELLIPSIS
+    Source: kaggle ...
+    >>> out.counts["train"]
+    {'cats': 4, 'dogs': 4}
+    """
+    kind, candidates, source_path, note = _resolve_source(source)
+    dest = Path(dest or default_dest(kind)).resolve()
+    source_label = kind if kind == "toy" else f"{kind} ({config.display_path(source_path)})"
+    plan = plan_split(candidates, sizes)
+    if kind != "toy" and "filtered" not in kind:
+        note = note or f"split by file number: {_range_note(plan)}"
+    with ThreadPoolExecutor(workers) as pool:
+        checked = list(pool.map(_check_one, plan))
+    problems = [c["problem"] for c in checked if "problem" in c]
+    rows = [c for c in checked if "problem" not in c]
+    originals = canonical_hashes()
+    canonical = sum(originals.get(r["source_name"]) == r["source_sha256"] for r in rows)
+    if kind == "cats_and_dogs_filtered" and canonical != len(rows):
+        raise DatasetError(f"{source_path.name}: only {canonical} of {len(rows)} images match "
+                           "the Kaggle originals' hashes; the download is damaged or altered")
+    leaks = _find_leaks(rows)
+    counts = {s: {c: sum(r["split"] == s and r["class"] == c for r in rows)
+                  for c in config.CLASSES} for s in SPLITS}
+    result = Prepared(dest, source_label, counts, problems, leaks, canonical, 0, note)
+
+    print(f"Source: {source_label}" + (f"\nNote: {note}" if note else ""))
+    for origin, reason in problems:
+        print(f"  rejected {origin}: {reason}")
+    for group in leaks:
+        print(f"  LEAK: the same image sits in {' and '.join(group)}")
+    if leaks and not allow_leakage:
+        raise DatasetError(f"{len(leaks)} image(s) sit in more than one split "
+                           f"(first: {' = '.join(leaks[0])}); nothing was written. "
+                           "Pass allow_leakage=True to keep going anyway.")
+    if _matches(dest, rows):
+        print(f"{config.display_path(dest)} is already prepared and verified; nothing copied.")
+        return result
+    _guard_dest(dest, source_path, overwrite)
+    _write(dest, rows, source_label, note, problems, leaks, canonical)
+    result.copied = len(rows)
+    print(f"Copied {len(rows)} images to {config.display_path(dest)} "
+          f"({len(problems)} rejected; report in {config.display_path(dest / 'report.txt')}).")
+    return result
+
+
+# ---------------------------------------------------------------- reading back
+
+def prepared_dir():
+    """The prepared split the notebooks train on.
+
+    The ``smoke`` profile always uses the toy split. Otherwise the real
+    photos' split is used when it exists, and the toy split when not.
+    """
+    real = default_dest("kaggle")
+    if config.PROFILE != "smoke" and (real / "manifest.csv").exists():
+        return real
+    return default_dest("toy")
+
+
+def describe(dest=None):
+    """One line saying where the images came from, for every data-dependent output."""
+    dest = Path(dest or prepared_dir())
+    info = json.loads((dest / "source.json").read_text())
+    if info["source"] == "toy":
+        return "GENERATED toy images (catdog_lib.toy), not the book's photos"
+    return f"real photos from {info['source']}"
+
+
+def count_images(dest=None):
+    """Images per split and class, counted on disk as the book does.
+
+    Returns
+    -------
+    dict
+        ``{"train": {"cats": 1000, "dogs": 1000}, ...}``
+    """
+    dest = Path(dest or prepared_dir())
+    return {s: {c: len(list((dest / s / c).glob("*.jpg"))) for c in config.CLASSES}
+            for s in SPLITS}
+
+
+def print_counts(dest=None):
+    """Print the book's lines: ``total training cat images: 1000`` ..."""
+    for split, per_class in count_images(dest).items():
+        for label, n in per_class.items():
+            print(f"total {BOOK_WORDS[split]} {label[:-1]} images: {n}")
+
+
+def report(dest=None):
+    """The validation report written by ``prepare_small_dataset``."""
+    return (Path(dest or prepared_dir()) / "report.txt").read_text()
+
+
+def sample_files(dest=None, per_class=4, seed=None):
+    """A few image paths and labels from every split, chosen with the seed.
+
+    Returns
+    -------
+    dict
+        ``{split: [(path, label), ...]}``
+    """
+    import random
+
+    rng = random.Random(config.SEED if seed is None else seed)
+    dest = Path(dest or prepared_dir())
+    out = {}
+    for split in SPLITS:
+        picks = []
+        for label in config.CLASSES:
+            files = sorted((dest / split / label).glob("*.jpg"))
+            picks += [(p, label) for p in rng.sample(files, min(per_class, len(files)))]
+        out[split] = picks
+    return out
+
+
+def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BATCH_SIZE,
+                  seed=None):
+    """The train, validation and test pipelines, as ``tf.data`` datasets.
+
+    Images are decoded once, resized, kept in memory as uint8 (a quarter of
+    float32's memory) and batched; the model rescales them to [0, 1] itself.
+    The training set is reshuffled every epoch from the seed.
+
+    Parameters
+    ----------
+    dest : path, optional
+        A prepared split (default: ``prepared_dir()``).
+    image_size : (int, int)
+    batch_size : int
+    seed : int, optional
+        Defaults to ``config.SEED``.
+
+    Returns
+    -------
+    (tf.data.Dataset, tf.data.Dataset, tf.data.Dataset)
+        Batches of ``(uint8 images, float32 labels)``; label 0 is cat, 1 is dog.
+
+    Example
+    -------
+    >>> from catdog_lib import data
+    >>> train, val, test = data.load_datasets()  # doctest: +SKIP
+    """
+    import keras
+    import tensorflow as tf
+
+    dest = Path(dest or prepared_dir())
+    seed = config.SEED if seed is None else seed
+    pipelines = []
+    for split in SPLITS:
+        ds = keras.utils.image_dataset_from_directory(
+            dest / split, label_mode="binary", class_names=list(config.CLASSES),
+            image_size=image_size, batch_size=None, shuffle=False)
+        ds = ds.map(lambda x, y: (tf.cast(tf.round(x), tf.uint8), y),
+                    num_parallel_calls=tf.data.AUTOTUNE).cache()
+        if split == "train":
+            n = sum(count_images(dest)["train"].values())
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        pipelines.append(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
+    print(f"Images: {describe(dest)}")
+    return tuple(pipelines)
