@@ -230,6 +230,8 @@ def check_image(data, name):
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise BadImage("not an image: Pillow cannot identify its format") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise BadImage(f"cannot be decoded fully: {err}") from None
     extension = name.rsplit(".", 1)[-1].lower()
     expected = EXTENSION_FORMATS.get(extension)
     if img.format != expected:

@@ -1,0 +1,132 @@
+"""The download source, against a real HTTP server on 127.0.0.1."""
+import hashlib
+import http.server
+import threading
+import zipfile
+
+import pytest
+
+from catdog_lib import config, data
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    files = {}
+
+    def do_GET(self):
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        cut = self.path.startswith("/cut")
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        # A cut connection: promise the whole file, send half, hang up.
+        self.wfile.write(body[: len(body) // 2] if cut else body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def filtered_zip(kaggle_dir, tmp_path, monkeypatch):
+    """A zip laid out like Google's: train/ holds 0-7, validation/ holds 20-23."""
+    path = tmp_path / "filtered.zip"
+    table = ["file\tsha256"]
+    with zipfile.ZipFile(path, "w") as zf:
+        for label, kind in (("cats", "cat"), ("dogs", "dog")):
+            for i in range(12):
+                split, number = ("train", i) if i < 8 else ("validation", 12 + i)
+                raw = (kaggle_dir / f"{kind}.{i}.jpg").read_bytes()
+                zf.writestr(f"cats_and_dogs_filtered/{split}/{label}/{kind}.{number}.jpg", raw)
+                table.append(f"{kind}.{number}.jpg\t{hashlib.sha256(raw).hexdigest()}")
+    canonical = tmp_path / "canonical.tsv"
+    canonical.write_text("\n".join(table) + "\n")
+    monkeypatch.setattr(config, "CANONICAL_TABLE", canonical)
+    return path.read_bytes()
+
+
+def serve(server, monkeypatch, name, body, size=None):
+    Handler.files = {f"/{name}": body}
+    monkeypatch.setattr(config, "FILTERED_URL", f"{server}/{name}")
+    monkeypatch.setattr(config, "FILTERED_SIZE", len(body) if size is None else size)
+
+
+def downloads(root):
+    folder = root / "downloads"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+SIZES = {"train": 8, "validation": 4, "test": 4}
+
+
+def test_download_builds_all_three_splits(server, data_root, filtered_zip, monkeypatch, tmp_path,
+                                          capsys):
+    serve(server, monkeypatch, "ok.zip", filtered_zip)
+    result = data.prepare_small_dataset("download", tmp_path / "small", sizes=SIZES)
+    assert downloads(data_root) == ["cats_and_dogs_filtered.zip"]
+    assert result.counts == {"train": {"cats": 8, "dogs": 8}, "validation": {"cats": 2, "dogs": 2},
+                             "test": {"cats": 2, "dogs": 2}}
+    assert result.canonical == 24
+    assert "2000-2499" in capsys.readouterr().out  # it says its validation numbers differ
+    assert sorted(p.name for p in (tmp_path / "small" / "test" / "cats").iterdir()) == \
+        ["cat.22.jpg", "cat.23.jpg"]
+    # Cached: a second call works with the server gone.
+    Handler.files = {}
+    assert data.prepare_small_dataset("download", tmp_path / "small", sizes=SIZES).copied == 0
+
+
+def test_wrong_size_is_an_error_and_leaves_nothing(server, data_root, filtered_zip, monkeypatch):
+    serve(server, monkeypatch, "ok.zip", filtered_zip, size=len(filtered_zip) + 1)
+    with pytest.raises(data.DatasetError, match=r"downloaded [\d,]+ bytes but the archive is"):
+        data.download_filtered()
+    assert downloads(data_root) == []
+
+
+def test_corrupt_archive_is_an_error_and_leaves_nothing(server, data_root, filtered_zip,
+                                                        monkeypatch):
+    body = bytearray(filtered_zip)
+    body[len(body) // 3] ^= 0xFF  # one flipped byte inside an image
+    serve(server, monkeypatch, "bad.zip", bytes(body))
+    with pytest.raises(data.DatasetError, match="corrupt"):
+        data.download_filtered()
+    assert downloads(data_root) == []
+
+
+def test_cut_connection_is_an_error_and_leaves_nothing(server, data_root, filtered_zip,
+                                                       monkeypatch):
+    serve(server, monkeypatch, "cut.zip", filtered_zip)
+    with pytest.raises(data.DatasetError, match="download of .* failed"):
+        data.download_filtered()
+    assert downloads(data_root) == []
+
+
+def test_altered_images_in_the_archive_are_caught(server, data_root, filtered_zip, monkeypatch,
+                                                  tmp_path):
+    config.CANONICAL_TABLE.write_text(config.CANONICAL_TABLE.read_text().replace("\tf", "\t0"))
+    serve(server, monkeypatch, "ok.zip", filtered_zip)
+    with pytest.raises(data.DatasetError, match="match the Kaggle originals"):
+        data.prepare_small_dataset("download", tmp_path / "small", sizes=SIZES)
+
+
+def test_unreachable_download_falls_back_to_the_toy_set(data_root, monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "PROFILE", "quick")
+    monkeypatch.setattr(config, "KAGGLE_TRAIN", None)
+    monkeypatch.setattr(config, "FILTERED_URL", "http://127.0.0.1:9/none.zip")
+    toy_src = tmp_path / "toy"
+    monkeypatch.setattr(data.toy, "make_toy_set",
+                        lambda real=data.toy.make_toy_set: real(toy_src, per_class=12, workers=1))
+    result = data.prepare_small_dataset(sizes={"train": 6, "validation": 3, "test": 3})
+    assert result.source == "toy"
+    assert result.dest == data_root / "cats_and_dogs_small_toy"
+    assert data.describe(result.dest).startswith("GENERATED toy images")

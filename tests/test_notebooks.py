@@ -1,0 +1,72 @@
+"""Committed notebooks are clean, and the runner reports failures."""
+import re
+
+import nbformat
+import pytest
+
+from catdog_lib import cli, config
+from conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ABSOLUTE_PATH = re.compile(r"(/home/|/root/|/Users/|/work/|/tmp/|[A-Z]:\\\\Users)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_is_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert "widgets" not in nb.metadata
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        assert cell.outputs, f"{path.name}: a code cell has no committed output"
+        for out in cell.outputs:
+            assert out.output_type != "error", f"{path.name}: committed with an error"
+            assert not (out.output_type == "stream" and out.name == "stderr"), \
+                f"{path.name}: stderr output committed: {out.text[:200]}"
+            text = out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
+            assert not ABSOLUTE_PATH.search(text), f"{path.name}: absolute path in {text[:200]}"
+
+
+def test_notebooks_are_numbered_in_order():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == sorted(set(numbers)) and numbers[0] in (1, 2)
+
+
+def test_clean_notebook_strips_stderr_and_widget_state():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "venv-xyz"}, "widgets": {"state": {}}}
+    cell = nbformat.v4.new_code_cell("print(1)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="oneDNN custom operations"),
+                    nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01"}
+    nb.cells.append(cell)
+    cli.clean_notebook(nb)
+    assert nb.metadata == {"kernelspec": cli.KERNELSPEC, "language_info": {"name": "python"}}
+    assert [o.name for o in nb.cells[0].outputs] == ["stdout"]
+    assert "execution" not in nb.cells[0].metadata
+
+
+def test_run_writes_build_and_fails_loudly(tmp_path, monkeypatch, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    good = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('accuracy 0.75')")])
+    good.cells[0].metadata["tags"] = ["key-figure"]
+    bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                          nbformat.v4.new_code_cell("1 / 0  # the failing cell")])
+    nbformat.write(good, notebooks / "01_good.ipynb")
+    nbformat.write(bad, notebooks / "02_bad.ipynb")
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    assert cli.run_notebooks(tmp_path / "build") == 1
+    out, err = capsys.readouterr()
+    assert re.search(r"01_good\.ipynb\s+[\d.]+\s+ok\s+accuracy 0.75", out)
+    assert re.search(r"02_bad\.ipynb\s+[\d.]+\s+FAILED", out)
+    assert "the failing cell" in err and "ZeroDivisionError" in err
+    assert sorted(p.name for p in (tmp_path / "build").iterdir()) == [
+        "01_good.html", "01_good.ipynb", "02_bad.html", "02_bad.ipynb"]
+
+
+def test_prepare_data_command_reports_bad_source(tmp_path, capsys):
+    assert cli.main(["prepare-data", "--source", str(tmp_path / "nowhere")]) == 1
+    assert "no such folder" in capsys.readouterr().err
