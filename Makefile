@@ -19,9 +19,12 @@ run: $(STAMP)
 	$(PY) -m catdog_lib run
 
 # Unit tests, doctests, and nbval over every notebook, on the toy set.
+# Earlier smoke runs are removed so the notebooks train instead of resuming.
 test: $(STAMP)
+	rm -rf runs/*-smoke
 	CATDOG_PROFILE=smoke $(PY) -m pytest
 
 # Re-execute the notebooks in place on the toy set: the committed outputs.
 notebooks: $(STAMP)
+	rm -rf runs/*-smoke
 	CATDOG_PROFILE=smoke $(PY) -m catdog_lib refresh-notebooks

@@ -7,6 +7,7 @@
   cleans them, which is how the committed outputs are made (``make notebooks``).
 """
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,8 @@ def key_figure(nb):
 def execute(path, timeout=None):
     """Run one notebook in its own folder and return (notebook, seconds, error)."""
     import nbformat
+
+    os.environ["CATDOG_UNATTENDED"] = "1"  # the kernel inherits it: no progress bars
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 

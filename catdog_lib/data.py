@@ -600,7 +600,8 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
 
     Images are decoded once, resized, kept in memory as uint8 (a quarter of
     float32's memory) and batched; the model rescales them to [0, 1] itself.
-    The training set is reshuffled every epoch from the seed.
+    Validation and test come in one fixed shuffled order; the training set
+    is reshuffled every epoch from the seed.
 
     Parameters
     ----------
@@ -628,9 +629,11 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
     seed = config.SEED if seed is None else seed
     pipelines = []
     for split in SPLITS:
+        # Every split is shuffled once, so a few validation batches hold both
+        # classes; cache() then freezes that order.
         ds = keras.utils.image_dataset_from_directory(
             dest / split, label_mode="binary", class_names=list(config.CLASSES),
-            image_size=image_size, batch_size=None, shuffle=False)
+            image_size=image_size, batch_size=None, shuffle=True, seed=seed)
         ds = ds.map(lambda x, y: (tf.cast(tf.round(x), tf.uint8), y),
                     num_parallel_calls=tf.data.AUTOTUNE).cache()
         if split == "train":
@@ -639,3 +642,11 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
         pipelines.append(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
     print(f"Images: {describe(dest)}")
     return tuple(pipelines)
+
+
+def example_photo(label="cats", dest=None):
+    """The first training image of a class in the prepared split, or None
+    when no split has been prepared yet."""
+    folder = Path(dest or prepared_dir()) / "train" / label
+    files = sorted(folder.glob("*.jpg")) if folder.is_dir() else []
+    return files[0] if files else None

@@ -1,0 +1,92 @@
+"""Reproduce the book's section 5.2 on the real photos with the `full` profile.
+
+For each model and seed it trains, evaluates on the test set, and writes
+``benchmarks/results/reproduce_<model>_seed<N>.json`` (history, test metrics,
+seconds per epoch, versions). With ``--reference`` the first seed's result is
+also written to ``catdog_lib/reference/<model>.json``, which the notebooks
+plot beside a student's run.
+
+    python benchmarks/reproduce_book.py --source ../shared/data/dogs-vs-cats/train \\
+        --models baseline augmented --seeds 1 2 --reference
+
+The runs resume if interrupted (they live in ``runs/reproduce-*``).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ["CATDOG_PROFILE"] = "full"
+os.environ.setdefault("CATDOG_UNATTENDED", "1")
+
+import keras  # noqa: E402
+
+from catdog_lib import augment, config, data, models, train  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_one(model_name, seed, dest):
+    keras.utils.set_random_seed(seed)
+    profile = config.profile()
+    train_ds, val_ds, test_ds = data.load_datasets(dest, seed=seed)
+    if model_name == "baseline":
+        model, epochs, steps = models.baseline_convnet(), profile["baseline_epochs"], None
+    else:
+        model, epochs = models.dropout_convnet(), profile["augmented_epochs"]
+        steps = profile["augmented_steps"]
+        train_ds = augment.augment(train_ds, augment.book_augmentation(seed=seed))
+    started = time.perf_counter()
+    history = train.fit(model, train_ds, val_ds, epochs=epochs,
+                        run_name=f"reproduce-{model_name}-seed{seed}", steps_per_epoch=steps)
+    best = keras.models.load_model(config.RUNS_DIR / f"reproduce-{model_name}-seed{seed}" / "best.keras")
+    last_test = train.evaluate(model, test_ds)
+    best_test = train.evaluate(best, test_ds)
+    return {
+        "model": model_name, "seed": seed, "epochs": epochs,
+        "images_per_epoch": (steps * config.BATCH_SIZE) if steps else 2000,
+        "history": history,
+        "best_val_accuracy": max(history["val_accuracy"]),
+        "final_val_accuracy": history["val_accuracy"][-1],
+        "final_train_accuracy": history["accuracy"][-1],
+        "test": {"final_model": {"loss": last_test["loss"], "accuracy": last_test["accuracy"],
+                                 "confusion": last_test["confusion"].tolist()},
+                 "best_val_model": {"loss": best_test["loss"], "accuracy": best_test["accuracy"],
+                                    "confusion": best_test["confusion"].tolist()}},
+        "median_seconds_per_epoch": statistics.median(history["seconds"]),
+        "wall_seconds_this_call": time.perf_counter() - started,
+        "data": data.describe(dest),
+        "info": train.run_info(epochs),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", help="Kaggle train folder or zip (default: as prepare-data)")
+    parser.add_argument("--models", nargs="+", default=["baseline", "augmented"],
+                        choices=["baseline", "augmented"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--reference", action="store_true",
+                        help="also write the first seed's run to catdog_lib/reference/")
+    args = parser.parse_args(argv)
+    prepared = data.prepare_small_dataset(args.source)
+    if prepared.source == "toy":
+        sys.exit("reproduce_book.py needs the real photos; give --source or CATDOG_KAGGLE_TRAIN")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for model_name in args.models:
+        for seed in args.seeds:
+            result = run_one(model_name, seed, prepared.dest)
+            out = RESULTS / f"reproduce_{model_name}_seed{seed}.json"
+            out.write_text(json.dumps(result, indent=1) + "\n")
+            print(f"{model_name} seed {seed}: best val {result['best_val_accuracy']:.3f}, "
+                  f"test {result['test']['final_model']['accuracy']:.3f} -> {out}", flush=True)
+            if args.reference and seed == args.seeds[0]:
+                config.REFERENCE_DIR.mkdir(exist_ok=True)
+                (config.REFERENCE_DIR / f"{model_name}.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The book's convnet (section 5.2), in Keras 3.
+
+Two changes from the book's code, neither of which changes what is learned:
+the model rescales pixels itself (a ``Rescaling(1/255)`` layer with no
+weights), so it takes the raw uint8 images from ``data.load_datasets``; and
+the optimizer is written ``RMSprop(learning_rate=1e-4)``, since Keras 3
+removed ``lr=``.
+"""
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from . import config
+
+
+def choose_policy(cpu_flags, gpu_capability=None):
+    """The mixed-precision policy for a machine, from what it can compute natively.
+
+    Parameters
+    ----------
+    cpu_flags : str
+        The ``flags`` line of ``/proc/cpuinfo``.
+    gpu_capability : (int, int), optional
+        The GPU's CUDA compute capability, if there is a GPU.
+
+    Returns
+    -------
+    str
+        ``mixed_bfloat16`` on a GPU of capability 8.0+ or a CPU with AMX or
+        AVX512_BF16; ``mixed_float16`` on older GPUs (Colab's T4);
+        ``float32`` otherwise, where 16-bit maths would only be emulated.
+
+    Example
+    -------
+    >>> from catdog_lib import models
+    >>> models.choose_policy("fpu sse2 avx2 fma"), models.choose_policy("avx2", (7, 5))
+    ('float32', 'mixed_float16')
+    """
+    if gpu_capability is not None:
+        return "mixed_bfloat16" if tuple(gpu_capability) >= (8, 0) else "mixed_float16"
+    if {"amx_bf16", "avx512_bf16"} & set(cpu_flags.split()):
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def compute_policy():
+    """The policy models are built with: ``CATDOG_PRECISION``, or ``auto``'s choice."""
+    if config.PRECISION != "auto":
+        return config.PRECISION
+    gpus = tf.config.list_physical_devices("GPU")
+    capability = tf.config.experimental.get_device_details(gpus[0]).get(
+        "compute_capability") if gpus else None
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")),
+                 "") if cpuinfo.exists() else ""
+    return choose_policy(flags, capability)
+
+
+def _book_convnet(name, dropout):
+    keras.mixed_precision.set_global_policy(compute_policy())
+    model = keras.Sequential(name=name)
+    model.add(keras.Input(shape=(*config.IMAGE_SIZE, 3)))
+    model.add(layers.Rescaling(1 / 255, name="rescaling"))
+    for i, filters in enumerate((32, 64, 128, 128), start=1):
+        model.add(layers.Conv2D(filters, 3, activation="relu", name=f"conv2d_{i}"))
+        model.add(layers.MaxPooling2D(2, name=f"max_pooling2d_{i}"))
+    model.add(layers.Flatten(name="flatten"))
+    if dropout:
+        model.add(layers.Dropout(dropout, name="dropout"))
+    model.add(layers.Dense(512, activation="relu", name="dense_1"))
+    # The output stays float32 under mixed precision, so the loss is exact.
+    model.add(layers.Dense(1, activation="sigmoid", dtype="float32", name="dense_2"))
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-4),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def baseline_convnet():
+    """The book's first convnet: four Conv2D/MaxPooling2D pairs and two Dense layers.
+
+    Returns
+    -------
+    keras.Sequential
+        Compiled with RMSprop(learning_rate=1e-4) and binary cross-entropy;
+        3,453,121 parameters for 150x150x3 input.
+
+    Example
+    -------
+    >>> from catdog_lib import models
+    >>> models.baseline_convnet().count_params()
+    3453121
+    """
+    return _book_convnet("baseline_convnet", dropout=0.0)
+
+
+def dropout_convnet():
+    """The same network with ``Dropout(0.5)`` before the Dense(512) layer.
+
+    Example
+    -------
+    >>> from catdog_lib import models
+    >>> [layer.name for layer in models.dropout_convnet().layers][-4:]
+    ['flatten', 'dropout', 'dense_1', 'dense_2']
+    """
+    return _book_convnet("dropout_convnet", dropout=0.5)
+
+
+def print_summary(model):
+    """Print layers, output shapes and parameter counts in the book's plain layout.
+
+    Keras 3's own ``model.summary()`` draws a rich table that some frontends
+    show as an extra empty HTML box; this prints the same numbers as text.
+
+    Example
+    -------
+    >>> from catdog_lib import models
+    >>> models.print_summary(models.baseline_convnet())  # doctest: +ELLIPSIS
+    Model: "baseline_convnet"
+    ...
+    Total params: 3,453,121
+    Trainable params: 3,453,121
+    Non-trainable params: 0
+    """
+    rule = "=" * 68
+    print(f'Model: "{model.name}"')
+    print(f"{'Layer (type)':<34}{'Output Shape':<24}{'Param #':>10}")
+    print(rule)
+    for layer in model.layers:
+        name = f"{layer.name} ({type(layer).__name__})"
+        print(f"{name:<34}{str(layer.output.shape):<24}{layer.count_params():>10,}")
+    print(rule)
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    print(f"Total params: {model.count_params():,}")
+    print(f"Trainable params: {trainable:,}")
+    print(f"Non-trainable params: {model.count_params() - trainable:,}")

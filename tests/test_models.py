@@ -1,0 +1,69 @@
+"""The book's networks, and the precision they are built with."""
+import keras
+import numpy as np
+import pytest
+
+from catdog_lib import config, models
+
+XEON_AMX = "fpu vme sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8"
+XEON_AVX512_BF16 = "fpu sse2 avx2 avx512f avx512_bf16"
+AMD_AVX2 = "fpu sse2 ssse3 fma avx avx2 sha_ni"
+
+
+@pytest.mark.parametrize("flags, gpu, policy", [
+    (XEON_AMX, None, "mixed_bfloat16"),
+    (XEON_AVX512_BF16, None, "mixed_bfloat16"),
+    (AMD_AVX2, None, "float32"),
+    ("", None, "float32"),
+    (AMD_AVX2, (8, 0), "mixed_bfloat16"),
+    (AMD_AVX2, (9, 0), "mixed_bfloat16"),
+    (AMD_AVX2, (7, 5), "mixed_float16"),
+])
+def test_choose_policy(flags, gpu, policy):
+    assert models.choose_policy(flags, gpu) == policy
+
+
+def test_baseline_is_the_books_network():
+    model = models.baseline_convnet()
+    assert model.count_params() == 3_453_121
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Rescaling"] + ["Conv2D", "MaxPooling2D"] * 4 + ["Flatten", "Dense", "Dense"]
+    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [32, 64, 128, 128]
+    assert tuple(model.layers[-4].output.shape) == (None, 7, 7, 128)
+    assert model.layers[0].scale == pytest.approx(1 / 255)
+    assert model.layers[-1].activation.__name__ == "sigmoid"
+    assert isinstance(model.optimizer, keras.optimizers.RMSprop)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
+    assert model.loss == "binary_crossentropy"
+
+
+def test_dropout_model_adds_only_dropout():
+    model = models.dropout_convnet()
+    assert model.count_params() == 3_453_121
+    names = [layer.name for layer in model.layers]
+    assert names[names.index("flatten") + 1] == "dropout"
+    assert model.get_layer("dropout").rate == 0.5
+
+
+def test_rescaling_inside_the_model_takes_raw_pixels():
+    model = models.baseline_convnet()
+    pixels = np.full((1, 150, 150, 3), 255, "uint8")
+    rescaled = model.layers[0](pixels.astype("float32"))
+    assert float(np.max(rescaled)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16", "mixed_float16"])
+def test_each_policy_trains_saves_and_reloads(policy, monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "PRECISION", policy)
+    try:
+        model = models.dropout_convnet()
+        assert model.layers[1].dtype_policy.name == policy
+        assert model.layers[-1].dtype_policy.name == "float32"  # the output stays float32
+        x = np.random.default_rng(0).integers(0, 255, (2, 150, 150, 3)).astype("uint8")
+        model.train_on_batch(x, np.array([[0.0], [1.0]]))
+        before = np.asarray(model(x))
+        model.save(tmp_path / "m.keras")
+        after = np.asarray(keras.models.load_model(tmp_path / "m.keras")(x))
+        np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -1,0 +1,109 @@
+"""fit records and resumes a run; evaluate computes the right numbers."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from catdog_lib import config, models, train
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    return tmp_path / "runs"
+
+
+def tiny_data(n=16, batch=8, fail_after=None):
+    """Random 150x150 photos; with ``fail_after``, the pipeline crashes after
+    that many batches, as a real interruption would."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (n, 150, 150, 3)).astype("uint8")
+    y = (np.arange(n) % 2).astype("float32")[:, None]
+
+    def batches():
+        for i in range(10**6):
+            if fail_after is not None and i >= fail_after:
+                raise RuntimeError("power cut")
+            j = (i * batch) % n
+            yield x[j:j + batch], y[j:j + batch]
+
+    spec = (tf.TensorSpec((None, 150, 150, 3), tf.uint8), tf.TensorSpec((None, 1), tf.float32))
+    train_ds = tf.data.Dataset.from_generator(batches, output_signature=spec)
+    val_ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+    return train_ds, val_ds
+
+
+def test_fit_writes_its_artifacts(runs_dir):
+    keras.utils.set_random_seed(0)
+    train_ds, val_ds = tiny_data()
+    history = train.fit(models.baseline_convnet(), train_ds, val_ds, epochs=2, run_name="a",
+                        steps_per_epoch=2)
+    run = runs_dir / "a"
+    assert sorted(p.name for p in run.iterdir()) == ["best.keras", "history.json", "last.keras",
+                                                     "log.csv", "run.json"]
+    assert json.loads((run / "history.json").read_text()) == history
+    assert len(history["val_accuracy"]) == 2 and len(history["seconds"]) == 2
+    assert len((run / "log.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+    info = json.loads((run / "run.json").read_text())
+    assert info["profile"] == config.PROFILE and info["tensorflow"] == tf.__version__
+    assert info["keras"] == keras.__version__ and info["precision"] == "float32"
+    assert keras.models.load_model(run / "best.keras").count_params() == 3_453_121
+
+
+def test_an_interrupted_run_resumes(runs_dir, capsys):
+    keras.utils.set_random_seed(0)
+    model = models.baseline_convnet()
+    crashing, val_ds = tiny_data(fail_after=3)  # dies in the second epoch
+    with pytest.raises(Exception, match="power cut"):
+        train.fit(model, crashing, val_ds, epochs=3, run_name="r", steps_per_epoch=2)
+    saved = json.loads((runs_dir / "r" / "history.json").read_text())
+    assert len(saved["loss"]) == 1
+    after_epoch_1 = keras.models.load_model(runs_dir / "r" / "last.keras").get_weights()
+
+    fresh = models.baseline_convnet()
+    train._restore(fresh, runs_dir / "r" / "last.keras")
+    for mine, theirs in zip(fresh.get_weights(), after_epoch_1):
+        np.testing.assert_array_equal(mine, theirs)
+
+    train_ds, val_ds = tiny_data()
+    history = train.fit(models.baseline_convnet(), train_ds, val_ds, epochs=3, run_name="r",
+                        steps_per_epoch=2)
+    assert "Resuming r after epoch 1 of 3" in capsys.readouterr().out
+    assert len(history["loss"]) == 3 and history["loss"][0] == saved["loss"][0]
+    assert len((runs_dir / "r" / "log.csv").read_text().strip().splitlines()) == 4
+
+
+def test_a_finished_run_is_restored_not_retrained(runs_dir):
+    keras.utils.set_random_seed(0)
+    train_ds, val_ds = tiny_data()
+    first = models.baseline_convnet()
+    train.fit(first, train_ds, val_ds, epochs=1, run_name="done", steps_per_epoch=1)
+    again = models.baseline_convnet()
+    history = train.fit(again, train_ds, val_ds, epochs=1, run_name="done", steps_per_epoch=1)
+    assert len(history["loss"]) == 1
+    for mine, theirs in zip(again.get_weights(), first.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_evaluate_on_a_hand_made_case():
+    # The "model" returns its input, so the input is the predicted P(dog).
+    identity = keras.Sequential([keras.Input((1,)), keras.layers.Identity()])
+    p = np.array([[0.9], [0.2], [0.7], [0.4], [0.99]], "float32")
+    y = np.array([[1], [0], [0], [1], [0]], "float32")
+    result = train.evaluate(identity, tf.data.Dataset.from_tensor_slices((p, y)).batch(2))
+    # true cat: 0.2 right, 0.7 and 0.99 wrong; true dog: 0.9 right, 0.4 wrong
+    np.testing.assert_array_equal(result["confusion"], [[1, 2], [1, 1]])
+    assert result["accuracy"] == pytest.approx(2 / 5)
+    expected_loss = float(keras.losses.BinaryCrossentropy()(y, p))
+    assert result["loss"] == pytest.approx(expected_loss, rel=1e-4)
+    assert [(label, round(prob, 2)) for _, label, prob in result["wrong"]] == \
+        [(0, 0.99), (0, 0.7), (1, 0.4)]
+
+
+def test_reference_runs_load_when_committed():
+    for name in ("baseline", "augmented"):
+        ref = train.reference_history(name)
+        if ref is not None:
+            assert len(ref["history"]["val_accuracy"]) == ref["epochs"]
