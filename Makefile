@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.catdog-installed
 
-.PHONY: run test notebooks
+.PHONY: run test notebooks badges
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,3 +28,8 @@ test: $(STAMP)
 notebooks: $(STAMP)
 	rm -rf runs/*-smoke
 	CATDOG_PROFILE=smoke $(PY) -m catdog_lib refresh-notebooks
+
+# Colab badges, install cells and the README's notebook table, from the
+# repository address in pyproject.toml.
+badges: $(STAMP)
+	$(PY) -m catdog_lib badges

@@ -5,8 +5,12 @@
   the executed notebooks and their HTML to ``build/``: the main job, ``make run``.
 - ``refresh-notebooks`` re-executes the notebooks in place on the toy set and
   cleans them, which is how the committed outputs are made (``make notebooks``).
+- ``badges`` writes the Colab badge and install cell of every notebook, and
+  the README's notebook table, from the repository address in
+  ``pyproject.toml`` (``--check`` only reports what is out of date).
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -44,24 +48,62 @@ def key_figure(nb):
     return ""
 
 
-def execute(path, timeout=None):
-    """Run one notebook in its own folder and return (notebook, seconds, error)."""
-    import nbformat
+class PeakMemory:
+    """Track the largest resident memory of this process's children (the
+    kernel), sampled every half second while a notebook runs."""
 
-    os.environ["CATDOG_UNATTENDED"] = "1"  # the kernel inherits it: no progress bars
+    def __init__(self):
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.5):
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.NoSuchProcess:
+                    pass
+            self.peak = max(self.peak, total)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def execute(path, timeout=None):
+    """Run one notebook in its own folder.
+
+    Returns
+    -------
+    (notebook, seconds, peak kernel memory in MB, error message or None)
+    """
+    import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    os.environ["CATDOG_UNATTENDED"] = "1"  # the kernel inherits it: no progress bars
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    try:
-        client.execute()
-        error = None
-    except CellExecutionError as err:
-        error = str(err)
-    return nb, time.perf_counter() - start, error
+    with PeakMemory() as memory:
+        try:
+            client.execute()
+            error = None
+        except CellExecutionError as err:
+            error = str(err)
+    return nb, time.perf_counter() - start, memory.peak / 2**20, error
 
 
 def run_notebooks(out_dir=None):
@@ -82,19 +124,45 @@ def run_notebooks(out_dir=None):
     rows, failed = [], False
     for path in _notebooks():
         print(f"running {path.name} ...", flush=True)
-        nb, seconds, error = execute(path)
+        nb, seconds, peak_mb, error = execute(path)
         nbformat.write(nb, out_dir / path.name)
         html, _ = HTMLExporter().from_notebook_node(nb)
         (out_dir / path.with_suffix(".html").name).write_text(html)
         if error:
             failed = True
             print(f"FAILED: {path.name}\n{error}", file=sys.stderr)
-        rows.append((path.name, seconds, "FAILED" if error else "ok", key_figure(nb)))
+        rows.append((path.name, seconds, peak_mb, "FAILED" if error else "ok", key_figure(nb)))
     width = max(len(r[0]) for r in rows) if rows else 10
-    print(f"\n{'notebook':<{width}}  {'seconds':>8}  status  key figure")
-    for name, seconds, status, figure in rows:
-        print(f"{name:<{width}}  {seconds:8.1f}  {status:<6}  {figure}")
+    print(f"\n{'notebook':<{width}}  {'seconds':>8}  {'peak MB':>8}  status  key figure")
+    for name, seconds, peak_mb, status, figure in rows:
+        print(f"{name:<{width}}  {seconds:8.1f}  {peak_mb:8.0f}  {status:<6}  {figure}")
+    _record_runtimes(rows)
     return 1 if failed else 0
+
+
+def _record_runtimes(rows):
+    """Keep each profile's latest notebook timings in benchmarks/results/notebooks.json."""
+    path = config.PROJECT_ROOT / "benchmarks" / "results" / "notebooks.json"
+    if not path.parent.is_dir():
+        return
+    record = json.loads(path.read_text()) if path.exists() else {}
+    record[config.PROFILE] = {
+        "command": f"CATDOG_PROFILE={config.PROFILE} make run",
+        "data": rows and _data_line(),
+        "cpu_count": os.cpu_count(),
+        "notebooks": {name: {"seconds": round(seconds, 1), "peak_kernel_mb": round(peak_mb),
+                             "status": status, "key_figure": figure}
+                      for name, seconds, peak_mb, status, figure in rows}}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _data_line():
+    from . import data
+
+    try:
+        return data.describe()
+    except FileNotFoundError:
+        return "no prepared data"
 
 
 def refresh_notebooks():
@@ -107,7 +175,7 @@ def refresh_notebooks():
         return 2
     status = 0
     for path in _notebooks():
-        nb, seconds, error = execute(path)
+        nb, seconds, _, error = execute(path)
         if error:
             print(f"FAILED: {path.name}\n{error}", file=sys.stderr)
             status = 1
@@ -115,6 +183,105 @@ def refresh_notebooks():
         nbformat.write(clean_notebook(nb), path)
         print(f"{path.name}: {seconds:.1f} s")
     return status
+
+
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
+INSTALL_CELL = """# On Google Colab, install catdog_lib first (about a minute); elsewhere this does nothing.
+try:
+    import google.colab  # noqa: F401  (exists only on Colab)
+    %pip install -q "catdog @ git+{repo}"
+except ImportError:
+    pass"""
+TABLE_START, TABLE_END = "<!-- notebook-table:start -->", "<!-- notebook-table:end -->"
+
+
+def repository_url():
+    """The ``Repository`` address from ``pyproject.toml``'s ``[project.urls]``."""
+    from importlib.metadata import metadata
+
+    urls = dict(u.split(", ", 1) for u in metadata("catdog").get_all("Project-URL"))
+    return urls["Repository"].rstrip("/")
+
+
+def colab_link(repo, name):
+    return repo.replace("https://github.com/", "https://colab.research.google.com/github/") + \
+        f"/blob/main/notebooks/{name}"
+
+
+def binder_link(repo):
+    return repo.replace("https://github.com/", "https://mybinder.org/v2/gh/") + \
+        "/main?urlpath=lab/tree/notebooks"
+
+
+def _with_badges(nb, name, repo):
+    """Put the badge on the first line of the first cell and the install cell
+    right after it, replacing older ones."""
+    import nbformat
+
+    badge = f"[![Open In Colab]({COLAB_BADGE})]({colab_link(repo, name)})"
+    first = nb.cells[0]
+    lines = first.source.splitlines()
+    if lines and lines[0].startswith("[![Open In Colab]"):
+        lines = lines[2:] if len(lines) > 1 and not lines[1].strip() else lines[1:]
+    first.source = "\n".join([badge, ""] + lines)
+    install = INSTALL_CELL.format(repo=repo)
+    second = nb.cells[1] if len(nb.cells) > 1 else None
+    if second is not None and second.cell_type == "code" and \
+            second.source.startswith(INSTALL_CELL.splitlines()[0]):
+        second.source = install
+    else:
+        nb.cells.insert(1, nbformat.v4.new_code_cell(install))
+    return nb
+
+
+def _readme_table(repo):
+    import nbformat
+
+    path = config.PROJECT_ROOT / "benchmarks" / "results" / "notebooks.json"
+    runtimes = json.loads(path.read_text()) if path.exists() else {}
+
+    def seconds(profile, name):
+        entry = runtimes.get(profile, {}).get("notebooks", {}).get(name)
+        return f"{entry['seconds'] / 60:.1f} min" if entry and entry["status"] == "ok" else "not measured"
+
+    rows = ["| notebook | what it teaches | `quick` on 2 CPU cores | `full` on 2 CPU cores | |",
+            "|---|---|---|---|---|"]
+    for path in _notebooks():
+        nb = nbformat.read(path, as_version=4)
+        title = next(line for line in nb.cells[0].source.splitlines() if line.startswith("# "))
+        number, _, topic = title[2:].partition(" · ")
+        rows.append(f"| [{number}](notebooks/{path.name}) | {topic} | {seconds('quick', path.name)} "
+                    f"| {seconds('full', path.name)} | [![Open In Colab]({COLAB_BADGE})]"
+                    f"({colab_link(repo, path.name)}) |")
+    rows += ["", f"[![Binder]({BINDER_BADGE})]({binder_link(repo)}) opens JupyterLab on "
+             "`notebooks/` in Binder."]
+    return "\n".join(rows)
+
+
+def update_badges(check=False):
+    """Rewrite (or, with ``check``, only compare) the badges, install cells and
+    README table. Returns the files that were, or would be, changed."""
+    import nbformat
+
+    repo = repository_url()
+    stale = []
+    for path in _notebooks():
+        text = path.read_text()
+        new = nbformat.writes(_with_badges(nbformat.reads(text, as_version=4), path.name, repo)) + "\n"
+        if new != text:
+            stale.append(path)
+            if not check:
+                path.write_text(new)
+    readme = config.PROJECT_ROOT / "README.md"
+    text = readme.read_text()
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    new = text[:start] + "\n" + _readme_table(repo) + "\n" + text[end:]
+    if new != text:
+        stale.append(readme)
+        if not check:
+            readme.write_text(new)
+    return stale
 
 
 def _prepare(args):
@@ -144,10 +311,17 @@ def main(argv=None):
     run = sub.add_parser("run", help="execute every notebook into build/")
     run.add_argument("--out", help="output folder (default: build/)")
     sub.add_parser("refresh-notebooks", help="re-execute notebooks in place for committing")
+    badges = sub.add_parser("badges", help="write Colab badges, install cells and the README table")
+    badges.add_argument("--check", action="store_true", help="only report what is out of date")
     args = parser.parse_args(argv)
     if args.command == "prepare-data":
         return _prepare(args)
     if args.command == "run":
         return run_notebooks(args.out)
+    if args.command == "badges":
+        stale = update_badges(args.check)
+        for path in stale:
+            print(f"{'out of date' if args.check else 'updated'}: {config.display_path(path)}")
+        return 1 if stale and args.check else 0
     return refresh_notebooks()
 

@@ -516,6 +516,9 @@ def prepare_small_dataset(source=None, dest=None, sizes=None, overwrite=False,
     if _matches(dest, rows):
         print(f"{config.display_path(dest)} is already prepared and verified; nothing copied.")
         return result
+    # A split of an older toy set holds nothing that cannot be drawn again.
+    overwrite = overwrite or (kind == "toy" and (dest / "source.json").exists()
+                              and json.loads((dest / "source.json").read_text())["source"] == "toy")
     _guard_dest(dest, source_path, overwrite)
     _write(dest, rows, source_label, note, problems, leaks, canonical)
     result.copied = len(rows)

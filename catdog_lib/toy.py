@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from . import config
 
-TOY_VERSION = 1
+TOY_VERSION = 2
 FUR = [(230, 140, 60), (90, 60, 40), (40, 40, 40), (200, 200, 200), (240, 230, 210),
        (150, 110, 70), (120, 120, 130), (210, 170, 110), (60, 50, 45), (250, 250, 245)]
 
@@ -35,7 +35,7 @@ def _background(rng, w, h):
     t = np.linspace(0, 1, h)[:, None, None]
     img = Image.fromarray((top * (1 - t) + bottom * t).repeat(w, axis=1).astype(np.uint8))
     draw = ImageDraw.Draw(img)
-    for _ in range(rng.integers(3, 12)):
+    for _ in range(rng.integers(2, 9)):
         x0, y0 = rng.integers(-w // 4, w), rng.integers(-h // 4, h)
         x1, y1 = x0 + rng.integers(w // 10, w // 2 + 2), y0 + rng.integers(h // 10, h // 2 + 2)
         fill = tuple(int(c) for c in rng.integers(0, 256, 3))
@@ -85,7 +85,7 @@ def _animal(rng, is_cat, r):
     bw, bh = r * rng.uniform(1.1, 1.8), r * rng.uniform(0.8, 1.4)
     draw.ellipse([cx - bw, cy + r * 0.6, cx + bw, cy + r * 0.6 + 2 * bh], fill=fur)
 
-    pointed = is_cat != (rng.random() < 0.12)  # a few dogs prick their ears, a few cats fold them
+    pointed = is_cat != (rng.random() < 0.08)  # a few dogs prick their ears, a few cats fold them
     if pointed:
         for side_sign in (-1, 1):
             base = cx + side_sign * r * rng.uniform(0.35, 0.75)
@@ -157,7 +157,7 @@ def draw_image(kind, index, seed=None):
     w = int(rng.integers(60, 501))
     h = int(np.clip(w * rng.uniform(0.6, 1.3), 60, 500))
     img = _background(rng, w, h)
-    r = int(max(8, min(w, h) * rng.uniform(0.15, 0.33)))
+    r = int(max(8, min(w, h) * rng.uniform(0.22, 0.4)))
     layer = _animal(rng, kind == "cat", r)
     layer = layer.rotate(float(rng.uniform(-30, 30)), resample=Image.BICUBIC)
     if rng.random() < 0.5:

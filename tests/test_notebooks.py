@@ -1,4 +1,5 @@
 """Committed notebooks are clean, and the runner reports failures."""
+import json
 import re
 
 import nbformat
@@ -58,15 +59,61 @@ def test_run_writes_build_and_fails_loudly(tmp_path, monkeypatch, capsys):
     nbformat.write(good, notebooks / "01_good.ipynb")
     nbformat.write(bad, notebooks / "02_bad.ipynb")
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)  # runtimes are recorded there
     assert cli.run_notebooks(tmp_path / "build") == 1
     out, err = capsys.readouterr()
-    assert re.search(r"01_good\.ipynb\s+[\d.]+\s+ok\s+accuracy 0.75", out)
-    assert re.search(r"02_bad\.ipynb\s+[\d.]+\s+FAILED", out)
+    assert re.search(r"01_good\.ipynb\s+[\d.]+\s+\d+\s+ok\s+accuracy 0.75", out)
+    assert re.search(r"02_bad\.ipynb\s+[\d.]+\s+\d+\s+FAILED", out)
     assert "the failing cell" in err and "ZeroDivisionError" in err
     assert sorted(p.name for p in (tmp_path / "build").iterdir()) == [
         "01_good.html", "01_good.ipynb", "02_bad.html", "02_bad.ipynb"]
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    cli.run_notebooks(tmp_path / "build")
+    record = json.loads((tmp_path / "benchmarks" / "results" / "notebooks.json").read_text())
+    timing = record[config.PROFILE]["notebooks"]["01_good.ipynb"]
+    assert timing["status"] == "ok" and timing["seconds"] > 0 and timing["peak_kernel_mb"] > 20
 
 
 def test_prepare_data_command_reports_bad_source(tmp_path, capsys):
     assert cli.main(["prepare-data", "--source", str(tmp_path / "nowhere")]) == 1
     assert "no such folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_cells_stay_short(path):
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code":
+            assert len(cell.source.splitlines()) <= 15, cell.source
+
+
+@pytest.mark.parametrize("name", ["03_baseline_convnet.ipynb", "04_augmentation_and_dropout.ipynb"])
+def test_training_notebooks_have_a_parameters_cell_near_the_top(name):
+    cells = [c for c in nbformat.read(REPO / "notebooks" / name, as_version=4).cells
+             if c.cell_type == "code"]
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    assert tagged and tagged[0] <= 1 and "EPOCHS =" in cells[tagged[0]].source
+
+
+def test_badges_install_cells_and_readme_table_are_up_to_date():
+    assert cli.update_badges(check=True) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_opens_in_colab_and_installs_there(path):
+    nb = nbformat.read(path, as_version=4)
+    repo = cli.repository_url()
+    assert nb.cells[0].source.startswith(f"[![Open In Colab]({cli.COLAB_BADGE})]"
+                                         f"({cli.colab_link(repo, path.name)})")
+    install = nb.cells[1]
+    assert install.cell_type == "code" and "import google.colab" in install.source
+    assert f'%pip install -q "catdog @ git+{repo}"' in install.source
+    readme = (REPO / "README.md").read_text()
+    assert cli.colab_link(repo, path.name) in readme and cli.binder_link(repo) in readme
+
+
+def test_colab_links_follow_the_repository_address():
+    repo = "https://github.com/someone/catdog"
+    assert cli.colab_link(repo, "01_x.ipynb") == \
+        "https://colab.research.google.com/github/someone/catdog/blob/main/notebooks/01_x.ipynb"
+    assert cli.binder_link(repo) == \
+        "https://mybinder.org/v2/gh/someone/catdog/main?urlpath=lab/tree/notebooks"

@@ -1,0 +1,175 @@
+"""End to end, as a student: JupyterLab in headless Chromium runs the notebooks,
+and the explorers react to their real controls.
+
+Needs Debian's ``chromium`` (``apt-get install chromium``; .ci/run installs it)
+and Python Playwright (a dev dependency). Playwright cannot download its own
+browser here, so it drives the system one through ``executable_path``.
+Screenshots go to ``build/screenshots/``.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from catdog_lib import config, data
+from conftest import REPO
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found: "
+                                "`apt-get install chromium` to run the browser test")
+SHOTS = REPO / "build" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on 127.0.0.1, random port and token, in a copy of
+    the notebooks, with the smoke profile; shut down and reaped afterwards."""
+    data.prepare_small_dataset("toy")  # notebook 04 trains on it
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    port, token = free_port(), uuid.uuid4().hex
+    env = {**os.environ, "CATDOG_PROFILE": "smoke", "CATDOG_DATA_DIR": str(config.DATA_DIR),
+           "CATDOG_UNATTENDED": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+         "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root / 'notebooks'}",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if time.time() > deadline or server.poll() is not None:
+                os.killpg(server.pid, signal.SIGKILL)
+                pytest.fail("JupyterLab did not start")
+            time.sleep(0.5)
+    yield base, token
+    request = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=10)
+        server.wait(timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(server.pid, signal.SIGKILL)  # anything left of the group: kernels included
+    except ProcessLookupError:
+        pass
+    server.wait(timeout=10)
+    assert server.poll() is not None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def run_all(browser, lab, name, timeout_s):
+    """Open a notebook, run every cell from the Run menu, wait until done."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    base, token = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    # A workspace of its own, reset: JupyterLab would otherwise reopen earlier tabs.
+    page.goto(f"{base}/lab/workspaces/{name[:2]}/tree/{name}?reset&token={token}")
+    panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    page.wait_for_selector(f"{panel} .jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_selector(f"{panel} .jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=90_000)
+    started = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]" \
+              ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
+    for _ in range(3):  # a click that lands while the page settles can be lost: check, retry
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        try:
+            page.wait_for_function(started, timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    # Done when no prompt shows [*] and the last code cell has a number.
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / f"{name[:2]}_started.png")
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                .map(p => p.textContent.trim());
+            return prompts.length && !prompts.some(t => t.includes('*'))
+                && /\\[\\d+\\]/.test(prompts[prompts.length - 1]);
+        }""", timeout=timeout_s * 1000)
+    return page
+
+
+def assert_no_errors(page, name):
+    errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
+    assert errors.count() == 0, f"{name}: {errors.first.inner_text()[:500]}"
+
+
+def test_notebook_01_explorer_reacts_in_the_browser(browser, lab):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = run_all(browser, lab, "01_convolution_intuition.ipynb", timeout_s=240)
+    assert_no_errors(page, "01")
+    explorer = page.locator(".widget-vbox:has(.widget-dropdown):has(img.widget-image)").first
+    explorer.scroll_into_view_if_needed()
+    picture = explorer.locator("img.widget-image")
+    picture.wait_for(state="visible", timeout=30_000)
+    page.screenshot(path=SHOTS / "01_explorer_before.png")
+    before = picture.screenshot()
+    explorer.locator(".widget-dropdown select").select_option(label="blur")
+    deadline = time.time() + 30
+    while picture.screenshot() == before and time.time() < deadline:
+        time.sleep(0.5)
+    assert picture.screenshot() != before, "the feature map did not change"
+    shape = explorer.locator(".widget-label", has_text="feature map")
+    assert "148x" in shape.inner_text()
+    explorer.locator(".widget-toggle-button", has_text="2").click()  # stride 2
+    page.wait_for_function("el => el.textContent.includes('74x')", arg=shape.element_handle(),
+                           timeout=30_000)
+    page.screenshot(path=SHOTS / "01_explorer_after.png")
+    assert_no_errors(page, "01")
+    page.close()
+
+
+def test_notebook_04_augmentation_explorer_reacts_in_the_browser(browser, lab):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = run_all(browser, lab, "04_augmentation_and_dropout.ipynb", timeout_s=600)
+    assert_no_errors(page, "04")
+    explorer = page.locator(".widget-vbox:has(.widget-slider):has(img.widget-image)").first
+    explorer.scroll_into_view_if_needed()
+    picture = explorer.locator("img.widget-image")
+    picture.wait_for(state="visible", timeout=30_000)
+    page.screenshot(path=SHOTS / "04_explorer_before.png")
+    before = picture.screenshot()
+    handle = explorer.locator(".noUi-handle").first  # the rotation slider
+    handle.focus()
+    for _ in range(4):
+        handle.press("ArrowRight")
+    deadline = time.time() + 30
+    while picture.screenshot() == before and time.time() < deadline:
+        time.sleep(0.5)
+    assert picture.screenshot() != before, "the augmented images did not change"
+    page.screenshot(path=SHOTS / "04_explorer_after.png")
+    assert_no_errors(page, "04")
+    page.close()
