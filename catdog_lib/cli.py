@@ -93,6 +93,11 @@ def execute(path, timeout=None):
     from nbclient.exceptions import CellExecutionError
 
     os.environ["CATDOG_UNATTENDED"] = "1"  # the kernel inherits it: no progress bars
+    # Kernels start in notebooks/, so relative paths given on the command line
+    # would point elsewhere there.
+    for name in ("CATDOG_DATA_DIR", "CATDOG_KAGGLE_TRAIN"):
+        if os.environ.get(name):
+            os.environ[name] = os.path.abspath(os.environ[name])
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
@@ -147,7 +152,9 @@ def _record_runtimes(rows):
         return
     record = json.loads(path.read_text()) if path.exists() else {}
     record[config.PROFILE] = {
-        "command": f"CATDOG_PROFILE={config.PROFILE} make run",
+        "command": " ".join([f"CATDOG_PROFILE={config.PROFILE}"]
+                            + [f"CATDOG_KAGGLE_TRAIN={config.KAGGLE_TRAIN}"] * bool(config.KAGGLE_TRAIN)
+                            + ["make run"]),
         "data": rows and _data_line(),
         "cpu_count": os.cpu_count(),
         "notebooks": {name: {"seconds": round(seconds, 1), "peak_kernel_mb": round(peak_mb),
@@ -241,18 +248,20 @@ def _readme_table(repo):
     path = config.PROJECT_ROOT / "benchmarks" / "results" / "notebooks.json"
     runtimes = json.loads(path.read_text()) if path.exists() else {}
 
-    def seconds(profile, name):
+    def measured(profile, name):
         entry = runtimes.get(profile, {}).get("notebooks", {}).get(name)
-        return f"{entry['seconds'] / 60:.1f} min" if entry and entry["status"] == "ok" else "not measured"
+        if not entry or entry["status"] != "ok":
+            return "not measured"
+        return f"{entry['seconds'] / 60:.1f} min, {entry['peak_kernel_mb']:,} MB"
 
-    rows = ["| notebook | what it teaches | `quick` on 2 CPU cores | `full` on 2 CPU cores | |",
-            "|---|---|---|---|---|"]
+    rows = ["| notebook | what it teaches | `quick` on 2 CPU cores: time, peak memory "
+            "| `full` on 2 CPU cores | |", "|---|---|---|---|---|"]
     for path in _notebooks():
         nb = nbformat.read(path, as_version=4)
         title = next(line for line in nb.cells[0].source.splitlines() if line.startswith("# "))
         number, _, topic = title[2:].partition(" · ")
-        rows.append(f"| [{number}](notebooks/{path.name}) | {topic} | {seconds('quick', path.name)} "
-                    f"| {seconds('full', path.name)} | [![Open In Colab]({COLAB_BADGE})]"
+        rows.append(f"| [{number}](notebooks/{path.name}) | {topic} | {measured('quick', path.name)} "
+                    f"| {measured('full', path.name)} | [![Open In Colab]({COLAB_BADGE})]"
                     f"({colab_link(repo, path.name)}) |")
     rows += ["", f"[![Binder]({BINDER_BADGE})]({binder_link(repo)}) opens JupyterLab on "
              "`notebooks/` in Binder."]

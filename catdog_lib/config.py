@@ -45,7 +45,7 @@ PROFILES = {
     # 2 CPU cores; the reference runs show how the full curves continue.
     "smoke": {"source": "toy", "baseline_epochs": 1, "augmented_epochs": 1,
               "baseline_steps": 3, "augmented_steps": 3, "validation_steps": 2},
-    "quick": {"source": "auto", "baseline_epochs": 3, "augmented_epochs": 3,
+    "quick": {"source": "auto", "baseline_epochs": 3, "augmented_epochs": 4,
               "baseline_steps": None, "augmented_steps": 63, "validation_steps": None},
     "full": {"source": "auto", "baseline_epochs": 30, "augmented_epochs": 100,
              "baseline_steps": None, "augmented_steps": 100, "validation_steps": None},
@@ -89,10 +89,9 @@ def profile():
 
 
 def display_path(path):
-    """``path`` relative to the project root when inside it, so notebook
-    outputs never show the author's home folder."""
-    path = Path(path).resolve()
+    """``path`` relative to the project root (``data/...``, ``../shared/...``),
+    so notebook outputs never show the author's home folder."""
     try:
-        return path.relative_to(PROJECT_ROOT).as_posix()
-    except ValueError:
+        return Path(os.path.relpath(Path(path).resolve(), PROJECT_ROOT)).as_posix()
+    except ValueError:  # another drive, on Windows
         return str(path)

@@ -127,21 +127,30 @@ def assert_no_errors(page, name):
     assert errors.count() == 0, f"{name}: {errors.first.inner_text()[:500]}"
 
 
-def test_notebook_01_explorer_reacts_in_the_browser(browser, lab):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page = run_all(browser, lab, "01_convolution_intuition.ipynb", timeout_s=240)
-    assert_no_errors(page, "01")
-    explorer = page.locator(".widget-vbox:has(.widget-dropdown):has(img.widget-image)").first
+def find_explorer(page, control):
+    """The explorer holding ``control`` and its picture; screenshot it as found."""
+    explorer = page.locator(f".widget-vbox:has({control}):has(img.widget-image)").first
     explorer.scroll_into_view_if_needed()
     picture = explorer.locator("img.widget-image")
     picture.wait_for(state="visible", timeout=30_000)
-    page.screenshot(path=SHOTS / "01_explorer_before.png")
-    before = picture.screenshot()
-    explorer.locator(".widget-dropdown select").select_option(label="blur")
+    return explorer, picture
+
+
+def assert_picture_changes(picture, before, what):
     deadline = time.time() + 30
     while picture.screenshot() == before and time.time() < deadline:
         time.sleep(0.5)
-    assert picture.screenshot() != before, "the feature map did not change"
+    assert picture.screenshot() != before, f"the {what} did not change"
+
+
+def test_notebook_01_explorer_reacts_in_the_browser(browser, lab):
+    page = run_all(browser, lab, "01_convolution_intuition.ipynb", timeout_s=240)
+    assert_no_errors(page, "01")
+    explorer, picture = find_explorer(page, ".widget-dropdown")
+    page.screenshot(path=SHOTS / "01_explorer_before.png")
+    before = picture.screenshot()
+    explorer.locator(".widget-dropdown select").select_option(label="blur")
+    assert_picture_changes(picture, before, "feature map")
     shape = explorer.locator(".widget-label", has_text="feature map")
     assert "148x" in shape.inner_text()
     explorer.locator(".widget-toggle-button", has_text="2").click()  # stride 2
@@ -153,23 +162,16 @@ def test_notebook_01_explorer_reacts_in_the_browser(browser, lab):
 
 
 def test_notebook_04_augmentation_explorer_reacts_in_the_browser(browser, lab):
-    SHOTS.mkdir(parents=True, exist_ok=True)
     page = run_all(browser, lab, "04_augmentation_and_dropout.ipynb", timeout_s=600)
     assert_no_errors(page, "04")
-    explorer = page.locator(".widget-vbox:has(.widget-slider):has(img.widget-image)").first
-    explorer.scroll_into_view_if_needed()
-    picture = explorer.locator("img.widget-image")
-    picture.wait_for(state="visible", timeout=30_000)
+    explorer, picture = find_explorer(page, ".widget-slider")
     page.screenshot(path=SHOTS / "04_explorer_before.png")
     before = picture.screenshot()
     handle = explorer.locator(".noUi-handle").first  # the rotation slider
     handle.focus()
     for _ in range(4):
         handle.press("ArrowRight")
-    deadline = time.time() + 30
-    while picture.screenshot() == before and time.time() < deadline:
-        time.sleep(0.5)
-    assert picture.screenshot() != before, "the augmented images did not change"
+    assert_picture_changes(picture, before, "augmented images")
     page.screenshot(path=SHOTS / "04_explorer_after.png")
     assert_no_errors(page, "04")
     page.close()
