@@ -87,9 +87,8 @@ def conv2d(image, kernel, stride=1, padding="valid"):
     >>> import numpy as np
     >>> from catdog_lib import conv
     >>> image = np.arange(16.0).reshape(4, 4)
-    >>> conv.conv2d(image, np.ones((3, 3)))
-    array([[45., 54.],
-           [81., 90.]])
+    >>> conv.conv2d(image, np.ones((3, 3))).tolist()
+    [[45.0, 54.0], [81.0, 90.0]]
     """
     x = np.asarray(image, dtype="float32")
     w = np.asarray(kernel, dtype="float32")

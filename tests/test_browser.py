@@ -87,6 +87,11 @@ def browser():
         chromium.close()
 
 
+def menu(page, top, item):
+    page.click(f".lm-MenuBar-itemLabel:text-is('{top}')")
+    page.click(f".lm-Menu-itemLabel:text-is('{item}')")
+
+
 def run_all(browser, lab, name, timeout_s):
     """Open a notebook, run every cell from the Run menu, wait until done."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -99,11 +104,15 @@ def run_all(browser, lab, name, timeout_s):
     page.wait_for_selector(f"{panel} .jp-Notebook .jp-Cell", timeout=60_000)
     page.wait_for_selector(f"{panel} .jp-Notebook-ExecutionIndicator[data-status='idle']",
                            timeout=90_000)
+    # The committed outputs (and their prompt numbers) go first, so that the
+    # numbers seen below can only come from this run.
+    menu(page, "Edit", "Clear Outputs of All Cells")
+    page.wait_for_function("() => ![...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                           ".some(p => /\\d/.test(p.textContent))", timeout=20_000)
     started = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]" \
               ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
     for _ in range(3):  # a click that lands while the page settles can be lost: check, retry
-        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        menu(page, "Run", "Run All Cells")
         try:
             page.wait_for_function(started, timeout=20_000)
             break

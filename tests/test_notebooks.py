@@ -21,7 +21,7 @@ def test_committed_notebook_is_clean(path):
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        assert cell.outputs, f"{path.name}: a code cell has no committed output"
+        assert cell.execution_count, f"{path.name}: a code cell was not executed"
         for out in cell.outputs:
             assert out.output_type != "error", f"{path.name}: committed with an error"
             assert not (out.output_type == "stream" and out.name == "stderr"), \
@@ -91,7 +91,8 @@ def test_training_notebooks_have_a_parameters_cell_near_the_top(name):
     cells = [c for c in nbformat.read(REPO / "notebooks" / name, as_version=4).cells
              if c.cell_type == "code"]
     tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
-    assert tagged and tagged[0] <= 1 and "EPOCHS =" in cells[tagged[0]].source
+    # After the Colab install cell and the imports.
+    assert tagged and tagged[0] <= 2 and "EPOCHS =" in cells[tagged[0]].source
 
 
 def test_badges_and_install_cells_are_up_to_date():
