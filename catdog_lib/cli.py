@@ -145,9 +145,13 @@ def run_notebooks(out_dir=None):
     return 1 if failed else 0
 
 
+def _runtimes_path():
+    return config.PROJECT_ROOT / "benchmarks" / "results" / "notebooks.json"
+
+
 def _record_runtimes(rows):
     """Keep each profile's latest notebook timings in benchmarks/results/notebooks.json."""
-    path = config.PROJECT_ROOT / "benchmarks" / "results" / "notebooks.json"
+    path = _runtimes_path()
     if not path.parent.is_dir():
         return
     record = json.loads(path.read_text()) if path.exists() else {}
@@ -245,7 +249,7 @@ def _with_badges(nb, name, repo):
 def _readme_table(repo):
     import nbformat
 
-    path = config.PROJECT_ROOT / "benchmarks" / "results" / "notebooks.json"
+    path = _runtimes_path()
     runtimes = json.loads(path.read_text()) if path.exists() else {}
 
     def measured(profile, name):

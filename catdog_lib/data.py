@@ -517,8 +517,7 @@ def prepare_small_dataset(source=None, dest=None, sizes=None, overwrite=False,
         print(f"{config.display_path(dest)} is already prepared and verified; nothing copied.")
         return result
     # A split of an older toy set holds nothing that cannot be drawn again.
-    overwrite = overwrite or (kind == "toy" and (dest / "source.json").exists()
-                              and json.loads((dest / "source.json").read_text())["source"] == "toy")
+    overwrite = overwrite or (kind == "toy" and _source_of(dest) == "toy")
     _guard_dest(dest, source_path, overwrite)
     _write(dest, rows, source_label, note, problems, leaks, canonical)
     result.copied = len(rows)
@@ -528,6 +527,12 @@ def prepare_small_dataset(source=None, dest=None, sizes=None, overwrite=False,
 
 
 # ---------------------------------------------------------------- reading back
+
+def _source_of(dest):
+    """The source label a prepared split records in source.json, or None."""
+    path = Path(dest) / "source.json"
+    return json.loads(path.read_text())["source"] if path.exists() else None
+
 
 def prepared_dir():
     """The prepared split the notebooks train on.
@@ -544,10 +549,12 @@ def prepared_dir():
 def describe(dest=None):
     """One line saying where the images came from, for every data-dependent output."""
     dest = Path(dest or prepared_dir())
-    info = json.loads((dest / "source.json").read_text())
-    if info["source"] == "toy":
+    source = _source_of(dest)
+    if source is None:
+        raise FileNotFoundError(f"{dest / 'source.json'}: no prepared split here")
+    if source == "toy":
         return "GENERATED toy images (catdog_lib.toy), not the book's photos"
-    return f"real photos from {info['source']}"
+    return f"real photos from {source}"
 
 
 def count_images(dest=None):

@@ -44,6 +44,13 @@ def sample_grid(dest=None, per_class=3, seed=None):
     return fig
 
 
+def _grid(n, width, height):
+    """A figure of ``n`` panels, up to four per row, each ``width`` x ``height`` inches."""
+    cols = min(max(n, 1), 4)
+    rows = -(-max(n, 1) // cols)
+    return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+
+
 def _show_map(ax, fmap, title):
     ax.imshow(fmap, cmap="gray")
     ax.set_title(title, fontsize=9)
@@ -67,9 +74,7 @@ def feature_maps(image, kernel_names):
     matplotlib.figure.Figure
     """
     n = len(kernel_names) + 1
-    cols = min(n, 4)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3 * rows), squeeze=False)
+    fig, axes = _grid(n, 3.2, 3)
     _show_map(axes[0, 0], image, f"input {image.shape[0]}x{image.shape[1]}")
     for ax, name in zip(axes.flat[1:], kernel_names):
         _show_map(ax, conv.conv2d(image, conv.kernel(name)), name)
@@ -184,9 +189,7 @@ def augmented_grid(image, augmentation, n=8, title=None):
     """
     batch = np.repeat(np.asarray(image, "float32")[None], n, axis=0)
     out = np.asarray(augmentation(batch, training=True))
-    cols = min(n, 4)
-    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(2.4 * cols, 2.5 * -(-n // cols)),
-                             squeeze=False)
+    fig, axes = _grid(n, 2.4, 2.5)
     for i, ax in enumerate(axes.flat):
         if i < n:
             ax.imshow(np.clip(out[i], 0, 255).astype("uint8"))
@@ -295,10 +298,7 @@ def misclassified(wrong, title="The most confidently wrong test images"):
     -------
     matplotlib.figure.Figure
     """
-    n = max(len(wrong), 1)
-    cols = min(n, 4)
-    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(2.6 * cols, 2.8 * -(-n // cols)),
-                             squeeze=False)
+    fig, axes = _grid(len(wrong), 2.6, 2.8)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (image, label, p_dog) in zip(axes.flat, wrong):
