@@ -8,6 +8,9 @@ default in one file, and an environment variable changes it for one run:
   or ``full`` (the book's epochs).
 - ``CATDOG_SEED``: the random seed (default 1).
 - ``CATDOG_KAGGLE_TRAIN``: a local Kaggle ``train`` folder or ``train.zip``.
+- ``CATDOG_PRECISION``: ``auto`` (default), ``float32``, ``mixed_bfloat16``
+  or ``mixed_float16``.
+- ``CATDOG_DETERMINISTIC``: ``1`` for bit-identical reruns.
 """
 import os
 from pathlib import Path
@@ -57,6 +60,11 @@ if PROFILE not in PROFILES:
     )
 
 SEED = int(os.environ.get("CATDOG_SEED", "1"))
+
+# Deterministic training: the same seed gives identical losses on the same
+# machine (models.seed_everything). Off by default, since it forces TensorFlow
+# to skip its fastest nondeterministic kernels.
+DETERMINISTIC = os.environ.get("CATDOG_DETERMINISTIC") == "1"
 
 # auto: bfloat16 where the hardware computes it natively, float32 elsewhere
 # (see train.compute_policy).

@@ -608,10 +608,12 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
                   seed=None):
     """The train, validation and test pipelines, as ``tf.data`` datasets.
 
-    Images are decoded once, resized, kept in memory as uint8 (a quarter of
-    float32's memory) and batched; the model rescales them to [0, 1] itself.
-    Validation and test come in one fixed shuffled order; the training set
-    is reshuffled every epoch from the seed.
+    Training and validation images are decoded once, resized and kept in
+    memory as uint8 (a quarter of float32's memory); the model rescales them
+    to [0, 1] itself. Validation comes in one fixed shuffled order; the
+    training set is reshuffled every epoch from the seed. The test set is
+    read once, at the end, so it is decoded when used instead of held in
+    memory through training.
 
     Parameters
     ----------
@@ -639,13 +641,15 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
     seed = config.SEED if seed is None else seed
     pipelines = []
     for split in SPLITS:
-        # Every split is shuffled once, so a few validation batches hold both
+        # Every split is shuffled, so a few validation batches hold both
         # classes; cache() then freezes that order.
         ds = keras.utils.image_dataset_from_directory(
             dest / split, label_mode="binary", class_names=list(config.CLASSES),
             image_size=image_size, batch_size=None, shuffle=True, seed=seed)
         ds = ds.map(lambda x, y: (tf.cast(tf.round(x), tf.uint8), y),
-                    num_parallel_calls=tf.data.AUTOTUNE).cache()
+                    num_parallel_calls=tf.data.AUTOTUNE)
+        if split != "test":
+            ds = ds.cache()
         if split == "train":
             n = sum(count_images(dest)["train"].values())
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)

@@ -59,7 +59,31 @@ def compute_policy():
     return choose_policy(flags, capability)
 
 
+def seed_everything(seed=None):
+    """Make the next model and its training repeat exactly, on the same machine.
+
+    Seeds Python, NumPy and TensorFlow, and turns on TensorFlow's op
+    determinism, so two runs with the same seed give identical losses.
+    ``baseline_convnet`` and ``dropout_convnet`` call it when
+    ``CATDOG_DETERMINISTIC=1``.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Defaults to ``config.SEED``.
+
+    Example
+    -------
+    >>> from catdog_lib import models
+    >>> models.seed_everything(1)  # doctest: +SKIP
+    """
+    keras.utils.set_random_seed(config.SEED if seed is None else seed)
+    tf.config.experimental.enable_op_determinism()
+
+
 def _book_convnet(name, dropout):
+    if config.DETERMINISTIC:
+        seed_everything()
     keras.mixed_precision.set_global_policy(compute_policy())
     model = keras.Sequential(name=name)
     model.add(keras.Input(shape=(*config.IMAGE_SIZE, 3)))

@@ -150,12 +150,20 @@ def evaluate(model, test_ds, n_wrong=8):
     >>> from catdog_lib import train
     >>> result = train.evaluate(model, test_ds)  # doctest: +SKIP
     """
-    images, labels, probs = [], [], []
+    # Only the n_wrong worst images are kept, so evaluating never holds a
+    # second copy of the test set in memory.
+    labels, probs = [], []
+    worst = []  # (wrongness, image, true label, p_dog), at most n_wrong
     for x, y in test_ds:
-        images.append(x.numpy())
-        labels.append(y.numpy().ravel())
-        probs.append(np.asarray(model(x, training=False), dtype="float64").ravel())
-    images, labels, probs = np.concatenate(images), np.concatenate(labels), np.concatenate(probs)
+        truth = y.numpy().ravel()
+        p_dog = np.asarray(model.predict_on_batch(x), dtype="float64").ravel()
+        labels.append(truth)
+        probs.append(p_dog)
+        wrong = np.flatnonzero((p_dog > 0.5) != (truth > 0.5))
+        worst += [(abs(p_dog[i] - truth[i]), x[i].numpy(), int(truth[i]), float(p_dog[i]))
+                  for i in wrong]
+        worst = sorted(worst, key=lambda w: -w[0])[:n_wrong]
+    labels, probs = np.concatenate(labels), np.concatenate(probs)
     eps = 1e-7
     clipped = np.clip(probs, eps, 1 - eps)
     loss = float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)))
@@ -163,10 +171,8 @@ def evaluate(model, test_ds, n_wrong=8):
     truth = labels.astype(int)
     confusion = np.zeros((2, 2), dtype=int)
     np.add.at(confusion, (truth, predicted), 1)
-    wrongness = np.abs(probs - labels)
-    order = [i for i in np.argsort(-wrongness) if predicted[i] != truth[i]][:n_wrong]
     return {"loss": loss, "accuracy": float(np.mean(predicted == truth)), "confusion": confusion,
-            "wrong": [(images[i], int(truth[i]), float(probs[i])) for i in order]}
+            "wrong": [w[1:] for w in worst]}
 
 
 def saved_history(run_name):

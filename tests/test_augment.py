@@ -51,7 +51,8 @@ def test_training_only_and_validation_untouched(kaggle_dir, tmp_path):
                                sizes={"train": 6, "validation": 3, "test": 3})
     train_ds, val_ds, test_ds = data.load_datasets(tmp_path / "small", batch_size=4)
     raw = np.concatenate([x.numpy() for x, _ in train_ds.take(1)])
-    augmented = augment.augment(train_ds, augment.book_augmentation(seed=1))
+    augmented = augment.augment(train_ds, augment.book_augmentation(seed=1),
+                                batch_size=4)
     x_aug = np.concatenate([x.numpy() for x, _ in augmented.take(1)])
     assert x_aug.shape == raw.shape and x_aug.dtype == np.float32
     val_twice = [np.concatenate([x.numpy() for x, _ in val_ds]) for _ in range(2)]
