@@ -642,7 +642,11 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
     pipelines = []
     for split in SPLITS:
         # Every split is shuffled, so a few validation batches hold both
-        # classes; cache() then freezes that order.
+        # classes; cache() then freezes that order. Caching uint8 pixels after
+        # the decode, and shuffling the whole training set, were chosen by
+        # measurement (the "pipeline" rows of benchmarks/results/speed.json):
+        # a float32 cache streams slower and takes 500 MB more, decoding every
+        # epoch is far slower, and a smaller shuffle buffer saves nothing.
         ds = keras.utils.image_dataset_from_directory(
             dest / split, label_mode="binary", class_names=list(config.CLASSES),
             image_size=image_size, batch_size=None, shuffle=True, seed=seed)
