@@ -612,8 +612,8 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
     memory as uint8 (a quarter of float32's memory); the model rescales them
     to [0, 1] itself. Validation comes in one fixed shuffled order; the
     training set is reshuffled every epoch from the seed. The test set is
-    read once, at the end, so it is decoded when used instead of held in
-    memory through training.
+    read once, at the end, in file order, so it is decoded when used instead
+    of held in memory through training.
 
     Parameters
     ----------
@@ -641,15 +641,16 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
     seed = config.SEED if seed is None else seed
     pipelines = []
     for split in SPLITS:
-        # Every split is shuffled, so a few validation batches hold both
-        # classes; cache() then freezes that order. Caching uint8 pixels after
+        # Training and validation are shuffled, so a few validation batches
+        # hold both classes; cache() then freezes that order. The test split is
+        # always read whole, in its fixed file order. Caching uint8 pixels after
         # the decode, and shuffling the whole training set, were chosen by
         # measurement (the "pipeline" rows of benchmarks/results/speed.json):
         # a float32 cache streams slower and takes 500 MB more, decoding every
         # epoch is far slower, and a smaller shuffle buffer saves nothing.
         ds = keras.utils.image_dataset_from_directory(
             dest / split, label_mode="binary", class_names=list(config.CLASSES),
-            image_size=image_size, batch_size=None, shuffle=True, seed=seed)
+            image_size=image_size, batch_size=None, shuffle=split != "test", seed=seed)
         ds = ds.map(lambda x, y: (tf.cast(tf.round(x), tf.uint8), y),
                     num_parallel_calls=tf.data.AUTOTUNE)
         if split != "test":
