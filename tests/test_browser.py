@@ -42,9 +42,14 @@ def lab(tmp_path_factory):
     data.prepare_small_dataset("toy")  # notebook 04 trains on it
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(REPO / "notebooks", root / "notebooks")
+    # JupyterLab 4 may leave cells scrolled out of view out of the page
+    # ("windowing"); the test needs every cell's widget in the page to find it.
+    settings = root / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port, token = free_port(), uuid.uuid4().hex
     env = {**os.environ, "CATDOG_PROFILE": "smoke", "CATDOG_DATA_DIR": str(config.DATA_DIR),
-           "CATDOG_UNATTENDED": "1"}
+           "CATDOG_UNATTENDED": "1", "JUPYTERLAB_SETTINGS_DIR": str(root / "settings")}
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
          "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
