@@ -93,7 +93,7 @@ def _epoch_timer(base):
             self.batches["val"] += 1
 
         def on_test_begin(self, logs=None):
-            self.t.setdefault("val_begin", time.perf_counter())
+            self.t["val_begin"] = time.perf_counter()
 
         def on_test_end(self, logs=None):
             self.t["val_end"] = time.perf_counter()
@@ -104,7 +104,7 @@ def _epoch_timer(base):
     return Timer()
 
 
-def _result(timer, batch, n_train=2000, n_val=1000, **extra):
+def _result(timer, batch, n_train, n_val, **extra):
     t = timer.last
     return {"epoch_seconds": t["end"] - t["begin"], "train_seconds": t["val_begin"] - t["begin"],
             "val_seconds": t["val_end"] - t["val_begin"],
@@ -173,15 +173,17 @@ def run_catdog(model_name, dest, steps_limit):
     from catdog_lib import augment, config, data, models
 
     train_ds, val_ds, _ = data.load_datasets(dest)
+    counts = data.count_images(dest)
+    n_train, n_val = (sum(counts[split].values()) for split in ("train", "validation"))
     if model_name == "augmented":
         model = models.dropout_convnet()
         steps = config.PROFILES["full"]["augmented_steps"]
         train_ds = augment.augment(train_ds)
     else:
         model = models.baseline_convnet()
-        steps = -(-2000 // config.BATCH_SIZE)  # the whole training set once
-    steps = min(steps, steps_limit or steps)
-    val_steps = min(-(-1000 // config.BATCH_SIZE), steps_limit or 10**6)
+        steps = -(-n_train // config.BATCH_SIZE)  # the whole training set once
+    val_steps = -(-n_val // config.BATCH_SIZE)
+    steps, val_steps = (min(s, steps_limit or s) for s in (steps, val_steps))
     for _ in train_ds:  # fills the decoded-image caches, as a first epoch would
         pass
     for _ in val_ds:
@@ -191,7 +193,7 @@ def run_catdog(model_name, dest, steps_limit):
     timer = _epoch_timer(keras.callbacks.Callback)
     model.fit(train_ds.repeat(), validation_data=val_ds, epochs=1, steps_per_epoch=steps,
               validation_steps=val_steps, callbacks=[timer], verbose=0)
-    return _result(timer, config.BATCH_SIZE,
+    return _result(timer, config.BATCH_SIZE, n_train, n_val,
                    policy=keras.mixed_precision.global_policy().name)
 
 

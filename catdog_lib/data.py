@@ -648,12 +648,13 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
         # measurement (the "pipeline" rows of benchmarks/results/speed.json):
         # a float32 cache streams slower and takes 500 MB more, decoding every
         # epoch is far slower, and a smaller shuffle buffer saves nothing.
+        read_once = split == "test"
         ds = keras.utils.image_dataset_from_directory(
             dest / split, label_mode="binary", class_names=list(config.CLASSES),
-            image_size=image_size, batch_size=None, shuffle=split != "test", seed=seed)
+            image_size=image_size, batch_size=None, shuffle=not read_once, seed=seed)
         ds = ds.map(lambda x, y: (tf.cast(tf.round(x), tf.uint8), y),
                     num_parallel_calls=tf.data.AUTOTUNE)
-        if split != "test":
+        if not read_once:
             ds = ds.cache()
         if split == "train":
             n = sum(count_images(dest)["train"].values())

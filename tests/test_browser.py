@@ -141,13 +141,18 @@ def assert_no_errors(page, name):
     assert errors.count() == 0, f"{name}: {errors.first.inner_text()[:500]}"
 
 
-def find_explorer(page, control):
-    """The explorer holding ``control`` and its picture; screenshot it as found."""
+def open_explorer(browser, lab, name, control, timeout_s):
+    """Run a notebook, check it has no errors, and find the explorer holding
+    ``control``: the page, the explorer, its picture, and the picture's bytes.
+    The page is screenshot as found."""
+    page = run_all(browser, lab, name, timeout_s)
+    assert_no_errors(page, name[:2])
     explorer = page.locator(f".widget-vbox:has({control}):has(img.widget-image)").first
     explorer.scroll_into_view_if_needed()
     picture = explorer.locator("img.widget-image")
     picture.wait_for(state="visible", timeout=30_000)
-    return explorer, picture
+    page.screenshot(path=SHOTS / f"{name[:2]}_explorer_before.png")
+    return page, explorer, picture, picture.screenshot()
 
 
 def assert_picture_changes(picture, before, what):
@@ -158,11 +163,8 @@ def assert_picture_changes(picture, before, what):
 
 
 def test_notebook_01_explorer_reacts_in_the_browser(browser, lab):
-    page = run_all(browser, lab, "01_convolution_intuition.ipynb", timeout_s=240)
-    assert_no_errors(page, "01")
-    explorer, picture = find_explorer(page, ".widget-dropdown")
-    page.screenshot(path=SHOTS / "01_explorer_before.png")
-    before = picture.screenshot()
+    page, explorer, picture, before = open_explorer(
+        browser, lab, "01_convolution_intuition.ipynb", ".widget-dropdown", timeout_s=240)
     explorer.locator(".widget-dropdown select").select_option(label="blur")
     assert_picture_changes(picture, before, "feature map")
     shape = explorer.locator(".widget-label", has_text="feature map")
@@ -176,11 +178,8 @@ def test_notebook_01_explorer_reacts_in_the_browser(browser, lab):
 
 
 def test_notebook_04_augmentation_explorer_reacts_in_the_browser(browser, lab):
-    page = run_all(browser, lab, "04_augmentation_and_dropout.ipynb", timeout_s=600)
-    assert_no_errors(page, "04")
-    explorer, picture = find_explorer(page, ".widget-slider")
-    page.screenshot(path=SHOTS / "04_explorer_before.png")
-    before = picture.screenshot()
+    page, explorer, picture, before = open_explorer(
+        browser, lab, "04_augmentation_and_dropout.ipynb", ".widget-slider", timeout_s=600)
     handle = explorer.locator(".noUi-handle").first  # the rotation slider
     handle.focus()
     for _ in range(4):
