@@ -32,7 +32,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def run_one(model_name, seed, prepared):
     keras.utils.set_random_seed(seed)
     profile = config.profile()
-    train_ds, val_ds, test_ds = data.load_datasets(prepared.dest, seed=seed)
+    batch_size = config.BASELINE_BATCH_SIZE if model_name == "baseline" else config.BATCH_SIZE
+    train_ds, val_ds, test_ds = data.load_datasets(prepared.dest, batch_size=batch_size, seed=seed)
     if model_name == "baseline":
         model, epochs, steps = models.baseline_convnet(), profile["baseline_epochs"], None
     else:
@@ -47,7 +48,8 @@ def run_one(model_name, seed, prepared):
     best_test = train.evaluate(best, test_ds)
     return {
         "model": model_name, "seed": seed, "epochs": epochs,
-        "images_per_epoch": (steps * config.BATCH_SIZE) if steps else 2000,
+        "batch_size": batch_size,
+        "images_per_epoch": steps * batch_size if steps else sum(prepared.counts["train"].values()),
         "history": history,
         "best_val_accuracy": max(history["val_accuracy"]),
         "final_val_accuracy": history["val_accuracy"][-1],

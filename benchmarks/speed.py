@@ -172,7 +172,8 @@ def run_catdog(model_name, dest, steps_limit):
 
     from catdog_lib import augment, config, data, models
 
-    train_ds, val_ds, _ = data.load_datasets(dest)
+    batch = config.BASELINE_BATCH_SIZE if model_name == "baseline" else config.BATCH_SIZE
+    train_ds, val_ds, _ = data.load_datasets(dest, batch_size=batch)
     counts = data.count_images(dest)
     n_train, n_val = (sum(counts[split].values()) for split in ("train", "validation"))
     if model_name == "augmented":
@@ -181,8 +182,8 @@ def run_catdog(model_name, dest, steps_limit):
         train_ds = augment.augment(train_ds)
     else:
         model = models.baseline_convnet()
-        steps = -(-n_train // config.BATCH_SIZE)  # the whole training set once
-    val_steps = -(-n_val // config.BATCH_SIZE)
+        steps = -(-n_train // batch)  # the whole training set once
+    val_steps = -(-n_val // batch)
     steps, val_steps = (min(s, steps_limit or s) for s in (steps, val_steps))
     for _ in train_ds:  # fills the decoded-image caches, as a first epoch would
         pass
@@ -193,13 +194,14 @@ def run_catdog(model_name, dest, steps_limit):
     timer = _epoch_timer(keras.callbacks.Callback)
     model.fit(train_ds.repeat(), validation_data=val_ds, epochs=1, steps_per_epoch=steps,
               validation_steps=val_steps, callbacks=[timer], verbose=0)
-    return _result(timer, config.BATCH_SIZE, n_train, n_val,
+    return _result(timer, batch, n_train, n_val,
                    policy=keras.mixed_precision.global_policy().name)
 
 
 def run_in_memory(dest, steps_limit):
     """The compute part alone: ``train_on_batch`` over batches already in
-    memory as tensors, no tf.data at all (float32, baseline model)."""
+    memory as tensors, no tf.data at all (float32, baseline model, batches
+    of 32)."""
     import tensorflow as tf
 
     from catdog_lib import config, data, models
