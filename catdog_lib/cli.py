@@ -48,6 +48,13 @@ def key_figure(nb):
     return ""
 
 
+def resumed(nb):
+    """Whether ``train.fit`` resumed an earlier run in this notebook, so its
+    time is not that of a whole run."""
+    return any("Resuming " in o.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+               for o in cell.get("outputs", []) if o.output_type == "stream")
+
+
 class PeakMemory:
     """Track the largest memory of this process's children (the kernel),
     sampled every half second while a notebook runs.
@@ -146,12 +153,13 @@ def run_notebooks(out_dir=None):
         if error:
             failed = True
             print(f"FAILED: {path.name}\n{error}", file=sys.stderr)
-        rows.append((path.name, seconds, memory, "FAILED" if error else "ok", key_figure(nb)))
+        status = "FAILED" if error else "resumed" if resumed(nb) else "ok"
+        rows.append((path.name, seconds, memory, status, key_figure(nb)))
     width = max(len(r[0]) for r in rows) if rows else 10
-    print(f"\n{'notebook':<{width}}  {'seconds':>8}  {'peak MB':>8}  {'anon MB':>8}  status  key figure")
+    print(f"\n{'notebook':<{width}}  {'seconds':>8}  {'peak MB':>8}  {'anon MB':>8}  status   key figure")
     for name, seconds, memory, status, figure in rows:
         print(f"{name:<{width}}  {seconds:8.1f}  {memory.peak_mb:8.0f}  {memory.peak_anon_mb:8.0f}  "
-              f"{status:<6}  {figure}")
+              f"{status:<7}  {figure}")
     _record_runtimes(rows)
     return 1 if failed else 0
 

@@ -77,6 +77,21 @@ def test_run_writes_build_and_fails_loudly(tmp_path, monkeypatch, capsys):
     assert 10 < timing["peak_kernel_anon_mb"] < timing["peak_kernel_mb"]
 
 
+def test_run_marks_a_resumed_training_as_not_a_whole_run(tmp_path, monkeypatch, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "print('Resuming 03_baseline-quick after epoch 2 of 3')")])
+    nbformat.write(nb, notebooks / "03_resumed.ipynb")
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    assert cli.run_notebooks(tmp_path / "build") == 0
+    assert re.search(r"03_resumed\.ipynb\s+[\d.]+\s+\d+\s+\d+\s+resumed", capsys.readouterr().out)
+    record = json.loads((tmp_path / "benchmarks" / "results" / "notebooks.json").read_text())
+    assert record[config.PROFILE]["notebooks"]["03_resumed.ipynb"]["status"] == "resumed"
+
+
 def test_prepare_data_command_reports_bad_source(tmp_path, capsys):
     assert cli.main(["prepare-data", "--source", str(tmp_path / "nowhere")]) == 1
     assert "no such folder" in capsys.readouterr().err
