@@ -32,7 +32,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def run_one(model_name, seed, prepared):
     keras.utils.set_random_seed(seed)
     profile = config.profile()
-    batch_size = config.BASELINE_BATCH_SIZE if model_name == "baseline" else config.BATCH_SIZE
+    batch_size = config.batch_size(model_name)
     train_ds, val_ds, test_ds = data.load_datasets(prepared.dest, batch_size=batch_size, seed=seed)
     if model_name == "baseline":
         model, epochs, steps = models.baseline_convnet(), profile["baseline_epochs"], None

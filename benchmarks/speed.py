@@ -172,7 +172,7 @@ def run_catdog(model_name, dest, steps_limit):
 
     from catdog_lib import augment, config, data, models
 
-    batch = config.BASELINE_BATCH_SIZE if model_name == "baseline" else config.BATCH_SIZE
+    batch = config.batch_size(model_name)
     train_ds, val_ds, _ = data.load_datasets(dest, batch_size=batch)
     counts = data.count_images(dest)
     n_train, n_val = (sum(counts[split].values()) for split in ("train", "validation"))

@@ -102,6 +102,11 @@ def profile():
     return {"name": PROFILE, **PROFILES[PROFILE]}
 
 
+def batch_size(model):
+    """The book's batch size for ``"baseline"`` (notebook 03) or ``"augmented"`` (04)."""
+    return BASELINE_BATCH_SIZE if model == "baseline" else BATCH_SIZE
+
+
 def display_path(path):
     """``path`` relative to the project root (``data/...``, ``../shared/...``),
     so notebook outputs never show the author's home folder."""
