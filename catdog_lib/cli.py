@@ -60,7 +60,7 @@ class PeakMemory:
     sampled every half second while a notebook runs.
 
     ``peak_mb`` is resident memory. ``peak_anon_mb`` leaves out the pages
-    mapped from files, mostly TensorFlow's 370 MB of shared libraries, which
+    mapped from files, mostly TensorFlow's shared libraries, which
     the operating system can drop and read again: under a container's limit,
     as on Binder, it reclaims those before it kills anything, so the
     anonymous part is the floor of what must fit.
