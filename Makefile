@@ -13,10 +13,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The main job: prepare the data, then run every notebook into build/.
+# The main job: prepare the data, then run every notebook into build/
+# (or only some: make run NOTEBOOKS="03 04").
 run: $(STAMP)
 	$(PY) -m catdog_lib prepare-data
-	$(PY) -m catdog_lib run
+	$(PY) -m catdog_lib run $(NOTEBOOKS)
 
 # Unit tests, doctests, and nbval over every notebook, on the toy set.
 # Earlier smoke runs are removed so the notebooks train instead of resuming.

@@ -21,8 +21,19 @@ from . import config
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
-def _notebooks():
-    return sorted(config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+def _notebooks(numbers=()):
+    """The numbered notebooks in order; only those whose number is in
+    ``numbers`` ("03", "4") when it is given."""
+    paths = sorted(config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not numbers:
+        return paths
+    wanted = {int(n) for n in numbers}
+    found = [p for p in paths if int(p.name[:2]) in wanted]
+    missing = wanted - {int(p.name[:2]) for p in found}
+    if missing:
+        raise SystemExit(f"no notebook numbered {', '.join(map(str, sorted(missing)))} "
+                         f"in {config.display_path(config.NOTEBOOKS_DIR)}")
+    return found
 
 
 def clean_notebook(nb):
@@ -128,8 +139,17 @@ def execute(path, timeout=None):
     return nb, time.perf_counter() - start, memory, error
 
 
-def run_notebooks(out_dir=None):
-    """Execute every notebook in order; write ``.ipynb`` and ``.html`` to ``build/``.
+def run_notebooks(out_dir=None, numbers=()):
+    """Execute the notebooks in order; write ``.ipynb`` and ``.html`` to ``build/``.
+
+    Parameters
+    ----------
+    out_dir : path, optional
+        Default: ``build/``.
+    numbers : list of str, optional
+        Run only these notebooks ("03"); default: all of them. The full
+        profile of notebook 04 alone takes hours on 2 cores, so it is timed
+        on its own.
 
     Returns
     -------
@@ -144,7 +164,7 @@ def run_notebooks(out_dir=None):
     print(f"Profile: {config.PROFILE}   notebooks: {config.display_path(config.NOTEBOOKS_DIR)}"
           f"   output: {config.display_path(out_dir)}")
     rows, failed = [], False
-    for path in _notebooks():
+    for path in _notebooks(numbers):
         print(f"running {path.name} ...", flush=True)
         nb, seconds, memory, error = execute(path)
         nbformat.write(nb, out_dir / path.name)
@@ -160,7 +180,7 @@ def run_notebooks(out_dir=None):
     for name, seconds, memory, status, figure in rows:
         print(f"{name:<{width}}  {seconds:8.1f}  {memory.peak_mb:8.0f}  {memory.peak_anon_mb:8.0f}  "
               f"{status:<7}  {figure}")
-    _record_runtimes(rows)
+    _record_runtimes(rows, numbers)
     return 1 if failed else 0
 
 
@@ -168,22 +188,24 @@ def _runtimes_path():
     return config.PROJECT_ROOT / "benchmarks" / "results" / "notebooks.json"
 
 
-def _record_runtimes(rows):
-    """Keep each profile's latest notebook timings in benchmarks/results/notebooks.json."""
+def _record_runtimes(rows, numbers=()):
+    """Keep each notebook's latest timing per profile in
+    benchmarks/results/notebooks.json, with the command that measured it."""
     path = _runtimes_path()
-    if not path.parent.is_dir():
+    if not path.parent.is_dir() or not rows:
         return
     record = json.loads(path.read_text()) if path.exists() else {}
-    record[config.PROFILE] = {
-        "command": " ".join([f"CATDOG_PROFILE={config.PROFILE}"]
-                            + [f"CATDOG_KAGGLE_TRAIN={config.KAGGLE_TRAIN}"] * bool(config.KAGGLE_TRAIN)
-                            + ["make run"]),
-        "data": rows and _data_line(),
-        "cpu_count": os.cpu_count(),
-        "notebooks": {name: {"seconds": round(seconds, 1), "peak_kernel_mb": round(memory.peak_mb),
-                             "peak_kernel_anon_mb": round(memory.peak_anon_mb),
-                             "status": status, "key_figure": figure}
-                      for name, seconds, memory, status, figure in rows}}
+    command = " ".join([f"CATDOG_PROFILE={config.PROFILE}"]
+                       + [f"CATDOG_KAGGLE_TRAIN={config.KAGGLE_TRAIN}"]
+                       * bool(config.KAGGLE_TRAIN)
+                       + ["make run"] + [f"NOTEBOOKS=\"{' '.join(numbers)}\""] * bool(numbers))
+    data = _data_line()
+    entries = record.setdefault(config.PROFILE, {})
+    for name, seconds, memory, status, figure in rows:
+        entries[name] = {"seconds": round(seconds, 1), "peak_kernel_mb": round(memory.peak_mb),
+                         "peak_kernel_anon_mb": round(memory.peak_anon_mb), "status": status,
+                         "key_figure": figure, "command": command, "data": data,
+                         "cpu_count": os.cpu_count()}
     path.write_text(json.dumps(record, indent=1) + "\n")
 
 
@@ -273,7 +295,7 @@ def _readme_table(repo):
     runtimes = json.loads(path.read_text()) if path.exists() else {}
 
     def measured(profile, name):
-        entry = runtimes.get(profile, {}).get("notebooks", {}).get(name)
+        entry = runtimes.get(profile, {}).get(name)
         if not entry or entry["status"] != "ok":
             return "not measured"
         anon = entry.get("peak_kernel_anon_mb")
@@ -343,7 +365,9 @@ def main(argv=None):
                       help="replace a different dataset already prepared there")
     prep.add_argument("--allow-leakage", action="store_true",
                       help="continue when the same image sits in two splits")
-    run = sub.add_parser("run", help="execute every notebook into build/")
+    run = sub.add_parser("run", help="execute the notebooks into build/")
+    run.add_argument("numbers", nargs="*", metavar="NUMBER",
+                     help="run only these notebooks, such as 03 (default: all)")
     run.add_argument("--out", help="output folder (default: build/)")
     sub.add_parser("refresh-notebooks", help="re-execute notebooks in place for committing")
     badges = sub.add_parser("badges", help="write Colab badges, install cells and the README table")
@@ -352,7 +376,7 @@ def main(argv=None):
     if args.command == "prepare-data":
         return _prepare(args)
     if args.command == "run":
-        return run_notebooks(args.out)
+        return run_notebooks(args.out, args.numbers)
     if args.command == "badges":
         stale = update_badges(args.check)
         for path in stale:

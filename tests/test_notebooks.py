@@ -70,7 +70,7 @@ def test_run_writes_build_and_fails_loudly(tmp_path, monkeypatch, capsys):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     cli.run_notebooks(tmp_path / "build")
     record = json.loads((tmp_path / "benchmarks" / "results" / "notebooks.json").read_text())
-    timing = record[config.PROFILE]["notebooks"]["01_good.ipynb"]
+    timing = record[config.PROFILE]["01_good.ipynb"]
     assert timing["status"] == "ok" and timing["seconds"] > 0 and timing["peak_kernel_mb"] > 20
     # The kernel maps Python's and NumPy's libraries from files, so its
     # anonymous memory is a real part of its resident memory, not all of it.
@@ -89,7 +89,29 @@ def test_run_marks_a_resumed_training_as_not_a_whole_run(tmp_path, monkeypatch, 
     assert cli.run_notebooks(tmp_path / "build") == 0
     assert re.search(r"03_resumed\.ipynb\s+[\d.]+\s+\d+\s+\d+\s+resumed", capsys.readouterr().out)
     record = json.loads((tmp_path / "benchmarks" / "results" / "notebooks.json").read_text())
-    assert record[config.PROFILE]["notebooks"]["03_resumed.ipynb"]["status"] == "resumed"
+    assert record[config.PROFILE]["03_resumed.ipynb"]["status"] == "resumed"
+
+
+def test_run_can_time_one_notebook_and_keeps_the_others_timings(tmp_path, monkeypatch, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in ("01_first", "02_second"):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"print('{name}')")])
+        nbformat.write(nb, notebooks / f"{name}.ipynb")
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    record = tmp_path / "benchmarks" / "results" / "notebooks.json"
+    assert cli.run_notebooks(tmp_path / "build") == 0
+    first = json.loads(record.read_text())[config.PROFILE]["01_first.ipynb"]
+    assert cli.run_notebooks(tmp_path / "build", ["2"]) == 0
+    assert "02_second" in capsys.readouterr().out
+    timings = json.loads(record.read_text())[config.PROFILE]
+    assert timings["01_first.ipynb"] == first  # kept from the whole run
+    assert timings["02_second.ipynb"]["command"].endswith('make run NOTEBOOKS="2"')
+    assert first["command"].endswith("make run")
+    with pytest.raises(SystemExit, match="no notebook numbered 7 in notebooks"):
+        cli.run_notebooks(tmp_path / "build", ["02", "07"])
 
 
 def test_prepare_data_command_reports_bad_source(tmp_path, capsys):
