@@ -81,7 +81,7 @@ def seed_everything(seed=None):
     tf.config.experimental.enable_op_determinism()
 
 
-def _book_convnet(name, dropout):
+def _book_convnet(name, dropout, micro_batches=1):
     if config.DETERMINISTIC:
         seed_everything()
     keras.mixed_precision.set_global_policy(compute_policy())
@@ -97,7 +97,10 @@ def _book_convnet(name, dropout):
     model.add(layers.Dense(512, activation="relu", name="dense_1"))
     # The output stays float32 under mixed precision, so the loss is exact.
     model.add(layers.Dense(1, activation="sigmoid", dtype="float32", name="dense_2"))
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-4),
+    # Keras counts accumulation steps from 2; None updates on every batch.
+    accumulate = micro_batches if micro_batches > 1 else None
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-4,
+                                                     gradient_accumulation_steps=accumulate),
                   loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
@@ -120,8 +123,20 @@ def baseline_convnet():
     return _book_convnet("baseline_convnet", dropout=0.0)
 
 
-def dropout_convnet():
+def dropout_convnet(micro_batches=1):
     """The same network with ``Dropout(0.5)`` before the Dense(512) layer.
+
+    Parameters
+    ----------
+    micro_batches : int
+        Update the weights once every ``micro_batches`` batches, with the
+        mean of their gradients: batches of 16 with ``micro_batches=2``
+        train like the book's batches of 32, in less memory.
+
+    Returns
+    -------
+    keras.Sequential
+        Compiled as ``baseline_convnet``; 3,453,121 parameters.
 
     Example
     -------
@@ -129,7 +144,7 @@ def dropout_convnet():
     >>> [layer.name for layer in models.dropout_convnet().layers][-4:]
     ['flatten', 'dropout', 'dense_1', 'dense_2']
     """
-    return _book_convnet("dropout_convnet", dropout=0.5)
+    return _book_convnet("dropout_convnet", dropout=0.5, micro_batches=micro_batches)
 
 
 def print_summary(model):
