@@ -45,20 +45,23 @@ def test_dropout_model_adds_only_dropout():
     assert model.get_layer("dropout").rate == 0.5
 
 
-def test_two_micro_batches_make_the_update_of_one_whole_batch():
+@pytest.mark.parametrize("micro_batches", [2, 4])
+def test_micro_batches_make_the_update_of_one_whole_batch(micro_batches):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (32, 150, 150, 3)).astype("uint8")
     y = rng.integers(0, 2, (32, 1)).astype("float32")
-    whole, split = models.dropout_convnet(), models.dropout_convnet(micro_batches=2)
+    whole, split = models.dropout_convnet(), models.dropout_convnet(micro_batches=micro_batches)
     for model in (whole, split):  # no random dropout masks, so both compute the same
         model.get_layer("dropout").rate = 0.0
     split.set_weights(whole.get_weights())
     start = whole.get_weights()
     whole.train_on_batch(x, y)
-    split.train_on_batch(x[:16], y[:16])
-    for before, now in zip(start, split.get_weights()):
-        np.testing.assert_array_equal(before, now)  # nothing moves after half a batch
-    split.train_on_batch(x[16:], y[16:])
+    size = 32 // micro_batches
+    for i in range(micro_batches - 1):
+        split.train_on_batch(x[i * size:(i + 1) * size], y[i * size:(i + 1) * size])
+        for before, now in zip(start, split.get_weights()):
+            np.testing.assert_array_equal(before, now)  # nothing moves before the last part
+    split.train_on_batch(x[-size:], y[-size:])
     for one, two, before in zip(whole.get_weights(), split.get_weights(), start):
         assert np.abs(one - before).max() > 1e-5  # the step really moved the weights
         np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-7)
