@@ -15,12 +15,13 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from speed import summarize  # benchmarks/speed.py: median, range and values
 
 os.environ["CATDOG_PROFILE"] = "quick"
 os.environ.setdefault("CATDOG_UNATTENDED", "1")
@@ -62,11 +63,6 @@ def train_once(source, micro_batches):
             "val_accuracy": history["val_accuracy"], "data": data.describe(prepared.dest)}
 
 
-def summary(values):
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "values": values}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", help="Kaggle train folder or zip (default: as prepare-data)")
@@ -91,10 +87,10 @@ def main():
         "command": "python benchmarks/micro_batches.py " + " ".join(sys.argv[1:]),
         "machine": {"cpu": platform.machine(), "cpu_count": os.cpu_count()},
         "runs": runs,
-        "time_ratio_16x2_over_32": summary([s["fit_seconds"] / w["fit_seconds"]
+        "time_ratio_16x2_over_32": summarize([s["fit_seconds"] / w["fit_seconds"]
                                             for w, s in zip(whole, split)]),
-        "peak_mb_saved": summary([w["peak_mb"] - s["peak_mb"] for w, s in zip(whole, split)]),
-        "peak_anon_mb_saved": summary([w["peak_anon_mb"] - s["peak_anon_mb"]
+        "peak_mb_saved": summarize([w["peak_mb"] - s["peak_mb"] for w, s in zip(whole, split)]),
+        "peak_anon_mb_saved": summarize([w["peak_anon_mb"] - s["peak_anon_mb"]
                                        for w, s in zip(whole, split)]),
     }
     RESULTS.mkdir(exist_ok=True)

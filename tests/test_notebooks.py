@@ -136,11 +136,11 @@ def test_training_notebooks_have_a_parameters_cell_near_the_top(name):
     # papermill writes its values in a new cell below this one, so anything
     # worked out or printed here would keep the defaults.
     lines = [line.split("#")[0].strip() for line in cells[tagged[0]].source.splitlines()]
-    names = [line.split("=")[0].strip() for line in lines if line]
-    for line in filter(None, lines):
-        name, _, value = line.partition(" = ")
+    assignments = [(line, *line.partition(" = ")[::2]) for line in lines if line]
+    names = {name for _, name, _ in assignments}
+    for line, name, value in assignments:
         assert name.isidentifier() and value, f"not a plain assignment: {line!r}"
-        assert not set(re.findall(r"(?<![\w.])\w+", value)) & set(names), f"uses another parameter: {line!r}"
+        assert not set(re.findall(r"(?<![\w.])\w+", value)) & names, f"uses another parameter: {line!r}"
 
 
 def test_badges_and_install_cells_are_up_to_date():
