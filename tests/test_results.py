@@ -7,7 +7,7 @@ import pytest
 from conftest import REPO
 
 
-@pytest.mark.parametrize("family", ["baseline"])
+@pytest.mark.parametrize("family", ["baseline", "augmented"])
 def test_readme_results_table_is_what_reproduction_table_prints(family):
     printed = subprocess.run([sys.executable, "benchmarks/reproduction_table.py", family],
                              cwd=REPO, capture_output=True, text=True, check=True).stdout
