@@ -66,8 +66,8 @@ def table(runs):
     """The Markdown table for runs of one model, as a string."""
     first = runs[0]
     updates = math.ceil(first["images_per_epoch"] / first["batch_size"])
-    title = f"{first['model']}, {first['epochs']} epochs of {updates} batches of {first['batch_size']}"
-    header = [title, "the book"]
+    header = [f"{first['model']}, {first['epochs']} epochs of {updates} batches of "
+              f"{first['batch_size']}", "the book"]
     if len(runs) > 1:
         header.append(f"catdog: mean of {len(runs)} seeds (range)")
     header += [f"seed {run['seed']}" for run in runs]

@@ -242,8 +242,8 @@ def history(hist, title="Training and validation", reference=None):
     return fig
 
 
-def compare(histories, metric="accuracy", title="Validation accuracy, run against run"):
-    """Validation curves of several runs on one plot (e.g. notebook 03 against 04).
+def compare(histories, metric="accuracy"):
+    """Training and validation curves of several runs on one plot (e.g. 03 against 04).
 
     Parameters
     ----------
@@ -257,11 +257,8 @@ def compare(histories, metric="accuracy", title="Validation accuracy, run agains
     fig, ax = plt.subplots(figsize=(7, 4))
     for (label, hist), colour in zip(histories.items(), plt.cm.tab10.colors):
         if hist:
-            epochs = range(1, len(hist[metric]) + 1)
-            ax.plot(epochs, hist["val_" + metric], ".-", color=colour, label=f"{label}: validation")
-            ax.plot(epochs, hist[metric], "o", color=colour, markersize=3, alpha=0.5,
-                    label=f"{label}: training")
-    ax.set_title(title)
+            _curves(ax, hist, metric, colour, label)
+    ax.set_title(f"{metric}, run against run: training (dots) and validation (line)")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.legend(fontsize=8)

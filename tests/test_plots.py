@@ -1,0 +1,29 @@
+"""The training-curve figures draw what they say they draw."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+from catdog_lib import plots, train  # noqa: E402
+
+RUN = {"accuracy": [0.5, 0.6, 0.7], "val_accuracy": [0.5, 0.55, 0.6],
+       "loss": [0.7, 0.6, 0.5], "val_loss": [0.7, 0.68, 0.66]}
+
+
+def test_compare_draws_training_and_validation_of_each_run_and_skips_missing_ones():
+    reference = train.reference_history("augmented")["history"]
+    fig = plots.compare({"03": RUN, "04": None, "04 reference": reference})
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == [
+        "03: training", "03: validation", "04 reference: training", "04 reference: validation"]
+    assert list(lines[1].get_ydata()) == RUN["val_accuracy"]
+    assert len(lines[2].get_xdata()) == 100
+
+
+def test_history_draws_the_reference_faded_behind_the_run():
+    fig = plots.history(RUN, reference=train.reference_history("baseline"))
+    for ax, metric in zip(fig.axes, ("accuracy", "loss")):
+        reference, run = ax.get_lines()[:2], ax.get_lines()[2:]
+        assert [len(line.get_xdata()) for line in reference] == [30, 30]
+        assert all(line.get_alpha() < 1 for line in reference)
+        assert list(run[0].get_ydata()) == RUN[metric]
+        assert list(run[1].get_ydata()) == RUN["val_" + metric]
