@@ -49,13 +49,28 @@ def best_val(run):
     return f"{max(accuracies):.3f} (epoch {accuracies.index(max(accuracies)) + 1})"
 
 
+def largest_jump(run):
+    accuracies = run["history"]["val_accuracy"]
+    jumps = [abs(after - before) for before, after in zip(accuracies, accuracies[1:])]
+    return f"{max(jumps):.3f} (epoch {jumps.index(max(jumps)) + 1} to {jumps.index(max(jumps)) + 2})"
+
+
+def errors(run):
+    (_, cats_as_dogs), (dogs_as_cats, _) = run["test"]["final_model"]["confusion"]
+    return f"{cats_as_dogs}, {dogs_as_cats}"
+
+
 # (row label, value used for the mean and range or None, how one seed is shown)
 ROWS = [
     ("best validation accuracy", lambda r: r["best_val_accuracy"], best_val),
     ("final validation accuracy", lambda r: r["final_val_accuracy"], None),
+    ("mean validation accuracy, last 20 epochs",
+     lambda r: statistics.mean(r["history"]["val_accuracy"][-20:]), None),
+    ("largest change in validation accuracy between neighbouring epochs", None, largest_jump),
     ("final training accuracy", lambda r: r["final_train_accuracy"], None),
     ("lowest validation loss (epoch), then at the last epoch", None, lowest_val_loss),
     ("test accuracy, final model", lambda r: r["test"]["final_model"]["accuracy"], None),
+    ("test errors of the final model: cats called dogs, dogs called cats", None, errors),
     ("test accuracy, best-validation checkpoint",
      lambda r: r["test"]["best_val_model"]["accuracy"], None),
     ("median seconds per epoch", None, lambda r: f"{r['median_seconds_per_epoch']:.0f} s"),
