@@ -30,6 +30,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_one(model_name, seed, prepared):
+    config.SEED = seed  # so run.json and every catdog_lib default use this run's seed
     keras.utils.set_random_seed(seed)
     profile = config.profile()
     batch_size = config.batch_size(model_name)
