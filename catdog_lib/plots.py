@@ -226,7 +226,7 @@ def history(hist, title="Training and validation", reference=None):
     -------
     matplotlib.figure.Figure
     """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
     for ax, metric in zip(axes, ("accuracy", "loss")):
         if reference:
             epochs = len(reference["history"]["loss"])
@@ -236,9 +236,10 @@ def history(hist, title="Training and validation", reference=None):
         ax.set_title(f"{metric}: training (dots) and validation (line)")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
-        ax.legend(fontsize=8)
+    # One legend below both plots: inside either it would hide the curves.
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2,
+               fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -254,15 +255,14 @@ def compare(histories, metric="accuracy"):
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(9.5, 4), layout="constrained")
     for (label, hist), colour in zip(histories.items(), plt.cm.tab10.colors):
         if hist:
             _curves(ax, hist, metric, colour, label)
     ax.set_title(f"{metric}, run against run: training (dots) and validation (line)")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.legend(loc="outside right upper", fontsize=8)  # beside the plot, off the curves
     return fig
 
 

@@ -27,3 +27,16 @@ def test_history_draws_the_reference_faded_behind_the_run():
         assert all(line.get_alpha() < 1 for line in reference)
         assert list(run[0].get_ydata()) == RUN[metric]
         assert list(run[1].get_ydata()) == RUN["val_" + metric]
+
+
+def test_no_legend_covers_a_plot():
+    figures = [plots.history(RUN, reference=train.reference_history("baseline")),
+               plots.compare({"03": RUN, "04 reference": train.reference_history("augmented")["history"]})]
+    for fig in figures:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        assert legends
+        for legend in legends:
+            box = legend.get_window_extent(renderer)
+            assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)
