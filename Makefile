@@ -14,10 +14,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # The main job: prepare the data, then run every notebook into build/
-# (or only some: make run NOTEBOOKS="03 04").
+# (or only some: make run NOTEBOOKS="03 04"). RECORD=1 also keeps the
+# timings in benchmarks/results/notebooks.json, behind the README's table.
 run: $(STAMP)
 	$(PY) -m catdog_lib prepare-data
-	$(PY) -m catdog_lib run $(NOTEBOOKS)
+	$(PY) -m catdog_lib run $(if $(RECORD),--record) $(NOTEBOOKS)
 
 # Unit tests, doctests, and nbval over every notebook, on the toy set.
 # Earlier smoke runs are removed so the notebooks train instead of resuming.

@@ -139,7 +139,7 @@ def execute(path, timeout=None):
     return nb, time.perf_counter() - start, memory, error
 
 
-def run_notebooks(out_dir=None, numbers=()):
+def run_notebooks(out_dir=None, numbers=(), record=False):
     """Execute the notebooks in order; write ``.ipynb`` and ``.html`` to ``build/``.
 
     Parameters
@@ -150,6 +150,10 @@ def run_notebooks(out_dir=None, numbers=()):
         Run only these notebooks ("03"); default: all of them. The full
         profile of notebook 04 alone takes hours on 2 cores, so it is timed
         on its own.
+    record : bool
+        Also keep the timings in ``benchmarks/results/notebooks.json``, the
+        project's committed measurements behind the README's table. Off by
+        default, so a student's run leaves the repository's files unchanged.
 
     Returns
     -------
@@ -180,7 +184,8 @@ def run_notebooks(out_dir=None, numbers=()):
     for name, seconds, memory, status, figure in rows:
         print(f"{name:<{width}}  {seconds:8.1f}  {memory.peak_mb:8.0f}  {memory.peak_anon_mb:8.0f}  "
               f"{status:<7}  {figure}")
-    _record_runtimes(rows, numbers)
+    if record:
+        _record_runtimes(rows, numbers)
     return 1 if failed else 0
 
 
@@ -198,7 +203,7 @@ def _record_runtimes(rows, numbers=()):
     command = " ".join([f"CATDOG_PROFILE={config.PROFILE}"]
                        + [f"CATDOG_KAGGLE_TRAIN={config.KAGGLE_TRAIN}"]
                        * bool(config.KAGGLE_TRAIN)
-                       + ["make run"] + [f"NOTEBOOKS=\"{' '.join(numbers)}\""] * bool(numbers))
+                       + ["make run RECORD=1"] + [f"NOTEBOOKS=\"{' '.join(numbers)}\""] * bool(numbers))
     data = _data_line()
     entries = record.setdefault(config.PROFILE, {})
     for name, seconds, memory, status, figure in rows:
@@ -369,6 +374,8 @@ def main(argv=None):
     run.add_argument("numbers", nargs="*", metavar="NUMBER",
                      help="run only these notebooks, such as 03 (default: all)")
     run.add_argument("--out", help="output folder (default: build/)")
+    run.add_argument("--record", action="store_true",
+                     help="also keep the timings in benchmarks/results/notebooks.json")
     sub.add_parser("refresh-notebooks", help="re-execute notebooks in place for committing")
     badges = sub.add_parser("badges", help="write Colab badges, install cells and the README table")
     badges.add_argument("--check", action="store_true", help="only report what is out of date")
@@ -376,7 +383,7 @@ def main(argv=None):
     if args.command == "prepare-data":
         return _prepare(args)
     if args.command == "run":
-        return run_notebooks(args.out, args.numbers)
+        return run_notebooks(args.out, args.numbers, args.record)
     if args.command == "badges":
         stale = update_badges(args.check)
         for path in stale:

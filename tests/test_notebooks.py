@@ -60,6 +60,7 @@ def test_run_writes_build_and_fails_loudly(tmp_path, monkeypatch, capsys):
     nbformat.write(bad, notebooks / "02_bad.ipynb")
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
     monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)  # runtimes are recorded there
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     assert cli.run_notebooks(tmp_path / "build") == 1
     out, err = capsys.readouterr()
     assert re.search(r"01_good\.ipynb\s+[\d.]+\s+\d+\s+\d+\s+ok\s+accuracy 0.75", out)
@@ -67,8 +68,9 @@ def test_run_writes_build_and_fails_loudly(tmp_path, monkeypatch, capsys):
     assert "the failing cell" in err and "ZeroDivisionError" in err
     assert sorted(p.name for p in (tmp_path / "build").iterdir()) == [
         "01_good.html", "01_good.ipynb", "02_bad.html", "02_bad.ipynb"]
-    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
-    cli.run_notebooks(tmp_path / "build")
+    # A student's run changes no committed file; only record=True keeps the timings.
+    assert list((tmp_path / "benchmarks" / "results").iterdir()) == []
+    cli.run_notebooks(tmp_path / "build", record=True)
     record = json.loads((tmp_path / "benchmarks" / "results" / "notebooks.json").read_text())
     timing = record[config.PROFILE]["01_good.ipynb"]
     assert timing["status"] == "ok" and timing["seconds"] > 0 and timing["peak_kernel_mb"] > 20
@@ -86,7 +88,7 @@ def test_run_marks_a_resumed_training_as_not_a_whole_run(tmp_path, monkeypatch, 
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
     monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
-    assert cli.run_notebooks(tmp_path / "build") == 0
+    assert cli.run_notebooks(tmp_path / "build", record=True) == 0
     assert re.search(r"03_resumed\.ipynb\s+[\d.]+\s+\d+\s+\d+\s+resumed", capsys.readouterr().out)
     record = json.loads((tmp_path / "benchmarks" / "results" / "notebooks.json").read_text())
     assert record[config.PROFILE]["03_resumed.ipynb"]["status"] == "resumed"
@@ -102,14 +104,14 @@ def test_run_can_time_one_notebook_and_keeps_the_others_timings(tmp_path, monkey
     monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     record = tmp_path / "benchmarks" / "results" / "notebooks.json"
-    assert cli.run_notebooks(tmp_path / "build") == 0
+    assert cli.run_notebooks(tmp_path / "build", record=True) == 0
     first = json.loads(record.read_text())[config.PROFILE]["01_first.ipynb"]
-    assert cli.run_notebooks(tmp_path / "build", ["2"]) == 0
+    assert cli.run_notebooks(tmp_path / "build", ["2"], record=True) == 0
     assert "02_second" in capsys.readouterr().out
     timings = json.loads(record.read_text())[config.PROFILE]
     assert timings["01_first.ipynb"] == first  # kept from the whole run
-    assert timings["02_second.ipynb"]["command"].endswith('make run NOTEBOOKS="2"')
-    assert first["command"].endswith("make run")
+    assert timings["02_second.ipynb"]["command"].endswith('make run RECORD=1 NOTEBOOKS="2"')
+    assert first["command"].endswith("make run RECORD=1")
     with pytest.raises(SystemExit, match="no notebook numbered 7 in notebooks"):
         cli.run_notebooks(tmp_path / "build", ["02", "07"])
 
