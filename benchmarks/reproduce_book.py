@@ -30,17 +30,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_one(model_name, seed, prepared):
-    config.SEED = seed  # so run.json and every catdog_lib default use this run's seed
+    # catdog_lib reads the seed from config, so the data order, the augmentation,
+    # CATDOG_DETERMINISTIC's reseeding and run.json all follow this run's seed.
+    config.SEED = seed
     keras.utils.set_random_seed(seed)
     profile = config.profile()
     batch_size = config.batch_size(model_name)
-    train_ds, val_ds, test_ds = data.load_datasets(prepared.dest, batch_size=batch_size, seed=seed)
+    train_ds, val_ds, test_ds = data.load_datasets(prepared.dest, batch_size=batch_size)
     if model_name == "baseline":
         model, epochs, steps = models.baseline_convnet(), profile["baseline_epochs"], None
     else:
         model, epochs = models.dropout_convnet(), profile["augmented_epochs"]
         steps = profile["augmented_steps"]
-        train_ds = augment.augment(train_ds, augment.book_augmentation(seed=seed))
+        train_ds = augment.augment(train_ds, augment.book_augmentation())
     started = time.perf_counter()
     history = train.fit(model, train_ds, val_ds, epochs=epochs,
                         run_name=f"reproduce-{model_name}-seed{seed}", steps_per_epoch=steps)

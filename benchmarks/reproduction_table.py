@@ -52,7 +52,9 @@ def best_val(run):
 def largest_jump(run):
     accuracies = run["history"]["val_accuracy"]
     jumps = [abs(after - before) for before, after in zip(accuracies, accuracies[1:])]
-    return f"{max(jumps):.3f} (epoch {jumps.index(max(jumps)) + 1} to {jumps.index(max(jumps)) + 2})"
+    largest = max(jumps)
+    epoch = jumps.index(largest) + 1
+    return f"{largest:.3f} (epoch {epoch} to {epoch + 1})"
 
 
 def errors(run):
