@@ -92,15 +92,26 @@ def browser():
         chromium.close()
 
 
-def menu(page, top, item):
-    page.click(f".lm-MenuBar-itemLabel:text-is('{top}')")
-    page.click(f".lm-Menu-itemLabel:text-is('{item}')")
+def menu(page, top, item, until):
+    """Choose ``top`` > ``item`` from the menu bar until the JavaScript
+    condition ``until`` holds. A click that lands while the page settles
+    can be lost, so each try waits 20 s and a lost one is retried."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        page.click(f".lm-MenuBar-itemLabel:text-is('{top}')")
+        page.click(f".lm-Menu-itemLabel:text-is('{item}')")
+        try:
+            page.wait_for_function(until, timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
 
 
 def run_all(browser, lab, name, timeout_s):
     """Open a notebook, run every cell from the Run menu, wait until done."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # A workspace of its own, reset: JupyterLab would otherwise reopen earlier tabs.
@@ -111,18 +122,11 @@ def run_all(browser, lab, name, timeout_s):
                            timeout=90_000)
     # The committed outputs (and their prompt numbers) go first, so that the
     # numbers seen below can only come from this run.
-    menu(page, "Edit", "Clear Outputs of All Cells")
-    page.wait_for_function("() => ![...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
-                           ".some(p => /\\d/.test(p.textContent))", timeout=20_000)
-    started = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]" \
-              ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
-    for _ in range(3):  # a click that lands while the page settles can be lost: check, retry
-        menu(page, "Run", "Run All Cells")
-        try:
-            page.wait_for_function(started, timeout=20_000)
-            break
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
+    prompts = "[...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+    menu(page, "Edit", "Clear Outputs of All Cells",
+         until=f"() => !{prompts}.some(p => /\\d/.test(p.textContent))")
+    menu(page, "Run", "Run All Cells",
+         until=f"() => {prompts}.some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")
     # Done when no prompt shows [*] and the last code cell has a number.
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / f"{name[:2]}_started.png")
