@@ -44,9 +44,14 @@ def lab(tmp_path_factory):
     shutil.copytree(REPO / "notebooks", root / "notebooks")
     # JupyterLab 4 may leave cells scrolled out of view out of the page
     # ("windowing"); the test needs every cell's widget in the page to find it.
-    settings = root / "settings" / "@jupyterlab" / "notebook-extension"
-    settings.mkdir(parents=True)
-    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    settings = root / "settings" / "@jupyterlab"
+    (settings / "notebook-extension").mkdir(parents=True)
+    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        '{"windowingMode": "none"}')
+    # Nor should the offer of Jupyter news pop up over the page it tests.
+    (settings / "apputils-extension").mkdir()
+    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false"}')
     port, token = free_port(), uuid.uuid4().hex
     env = {**os.environ, "CATDOG_PROFILE": "smoke", "CATDOG_DATA_DIR": str(config.DATA_DIR),
            "CATDOG_UNATTENDED": "1", "JUPYTERLAB_SETTINGS_DIR": str(root / "settings")}
@@ -120,6 +125,9 @@ def run_all(browser, lab, name, timeout_s):
     page.wait_for_selector(f"{panel} .jp-Notebook .jp-Cell", timeout=60_000)
     page.wait_for_selector(f"{panel} .jp-Notebook-ExecutionIndicator[data-status='idle']",
                            timeout=90_000)
+    # The menu's notebook commands stay disabled until the notebook is the
+    # shell's current widget, which a page without focus may not have made it.
+    page.click(f"{panel} .jp-CodeCell .jp-InputPrompt >> nth=0")
     # The committed outputs (and their prompt numbers) go first, so that the
     # numbers seen below can only come from this run.
     prompts = "[...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
