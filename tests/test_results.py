@@ -1,4 +1,5 @@
-"""The README's results tables are the committed runs, as the benchmark prints them."""
+"""The README's results tables, and what the notebooks say of the reference
+runs, come from the committed runs."""
 import json
 import subprocess
 import sys
@@ -21,3 +22,35 @@ def test_each_committed_run_records_the_seed_it_was_run_with(path):
     result = json.loads(path.read_text())
     assert path.stem.endswith(f"_seed{result['seed']}")
     assert result["info"]["seed"] == result["seed"]
+
+
+def notebook_prose(name):
+    cells = json.loads((REPO / "notebooks" / name).read_text())["cells"]
+    return " ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def test_notebook_prose_quotes_the_committed_reference_runs():
+    """The exercises and "Reading the curves" cite the grey reference curves;
+    if a reference run is replaced, this names the sentence to rewrite."""
+    from catdog_lib import train
+
+    base = train.reference_history("baseline")["history"]
+    aug = train.reference_history("augmented")["history"]
+    best = max(range(len(base["val_accuracy"])), key=base["val_accuracy"].__getitem__)
+    low = min(range(len(base["val_loss"])), key=base["val_loss"].__getitem__)
+    prose03 = " ".join(notebook_prose("03_baseline_convnet.ipynb").split())
+    for quote in (f"best at epoch {best + 1} ({base['val_accuracy'][best]:.3f})",
+                  f"lowest at epoch {low + 1} ({base['val_loss'][low]:.3f}, "
+                  f"with accuracy {base['val_accuracy'][low]:.3f})",
+                  f"risen to {base['val_loss'][best]:.3f} by epoch {best + 1}"):
+        assert quote in prose03
+
+    aug_low = min(range(len(aug["val_loss"])), key=aug["val_loss"].__getitem__)
+    last20 = aug["val_accuracy"][-20:]
+    prose04 = " ".join(notebook_prose("04_augmentation_and_dropout.ipynb").split())
+    for quote in (f"lowest at epoch {low + 1} for notebook 03's network and at epoch {aug_low + 1}",
+                  f"({aug['val_loss'][-1]:.3f} against {aug['val_loss'][aug_low]:.3f})",
+                  f"a best of {100 * max(aug['val_accuracy']):.1f}%",
+                  f"to {100 * sum(last20) / 20:.0f}% on average over the last 20 epochs",
+                  f"Training accuracy ends at {100 * aug['accuracy'][-1]:.1f}%"):
+        assert quote in prose04
