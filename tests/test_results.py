@@ -8,7 +8,8 @@ import pytest
 
 from conftest import REPO
 
-RESULTS = REPO / "benchmarks" / "results"
+sys.path.insert(0, str(REPO / "benchmarks"))
+from reproduction_table import RESULTS, load  # noqa: E402  (benchmarks/reproduction_table.py)
 
 
 @pytest.mark.parametrize("family", ["baseline", "augmented"])
@@ -33,8 +34,7 @@ def notebook_prose(name):
 
 def train_range(family):
     """The range of final training accuracy over a family's committed seeds: "0.906-0.955"."""
-    finals = [json.loads(p.read_text())["final_train_accuracy"]
-              for p in RESULTS.glob(f"reproduce_{family}_seed*.json")]
+    finals = [run["final_train_accuracy"] for run in load(family)]
     return f"{min(finals):.3f}-{max(finals):.3f}"
 
 
@@ -45,8 +45,8 @@ def test_notebook_prose_quotes_the_committed_runs():
 
     base = train.reference_history("baseline")["history"]
     aug = train.reference_history("augmented")["history"]
-    best = max(range(len(base["val_accuracy"])), key=base["val_accuracy"].__getitem__)
-    low = min(range(len(base["val_loss"])), key=base["val_loss"].__getitem__)
+    best = base["val_accuracy"].index(max(base["val_accuracy"]))
+    low = base["val_loss"].index(min(base["val_loss"]))
     prose03 = " ".join(notebook_prose("03_baseline_convnet.ipynb").split())
     for quote in (f"best at epoch {best + 1} ({base['val_accuracy'][best]:.3f})",
                   f"lowest at epoch {low + 1} ({base['val_loss'][low]:.3f}, "
@@ -56,8 +56,8 @@ def test_notebook_prose_quotes_the_committed_runs():
                       *(train_range(f"baseline{kind}") for kind in ("_batch32", "")))):
         assert quote in prose03
 
-    seed2 = json.loads((RESULTS / "reproduce_augmented_seed2.json").read_text())
-    aug_low = min(range(len(aug["val_loss"])), key=aug["val_loss"].__getitem__)
+    seed2 = next(run for run in load("augmented") if run["seed"] == 2)
+    aug_low = aug["val_loss"].index(min(aug["val_loss"]))
     last20 = aug["val_accuracy"][-20:]
     prose04 = " ".join(notebook_prose("04_augmentation_and_dropout.ipynb").split())
     for quote in (f"lowest at epoch {low + 1} for notebook 03's network and at epoch {aug_low + 1}",
