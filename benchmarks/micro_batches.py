@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,14 +51,16 @@ def train_once(source, micro_batches):
     train_ds, val_ds, _ = data.load_datasets(prepared.dest, batch_size=batch)
     profile = config.profile()
     run_name = f"bench-micro-batches-{micro_batches}"
-    shutil.rmtree(config.RUNS_DIR / run_name, ignore_errors=True)
+    # A fresh runs folder of this process's own, so nothing resumes and nothing is left.
+    runs = tempfile.mkdtemp(prefix="catdog-bench-")
+    os.environ["CATDOG_RUNS_DIR"] = runs
     start = time.perf_counter()
     history = train.fit(models.dropout_convnet(micro_batches=micro_batches),
                         augment.augment(train_ds, batch_size=batch), val_ds,
                         epochs=profile["augmented_epochs"], run_name=run_name,
                         steps_per_epoch=profile["augmented_steps"] * micro_batches)
     seconds = time.perf_counter() - start
-    shutil.rmtree(config.RUNS_DIR / run_name)
+    shutil.rmtree(runs)
     return {"micro_batches": micro_batches, "batch_size": batch, "fit_seconds": seconds,
             "peak_mb": peak["mb"], "peak_anon_mb": peak["anon_mb"],
             "val_accuracy": history["val_accuracy"], "data": data.describe(prepared.dest)}

@@ -30,23 +30,23 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_one(model_name, seed, prepared):
-    # catdog_lib reads the seed from config, so the data order, the augmentation,
-    # CATDOG_DETERMINISTIC's reseeding and run.json all follow this run's seed.
-    config.SEED = seed
+    # The seed goes to everything that draws at random: the weights, the data
+    # order and the augmentation; train.fit records it in run.json.
     keras.utils.set_random_seed(seed)
     profile = config.profile()
     batch_size = config.batch_size(model_name)
-    train_ds, val_ds, test_ds = data.load_datasets(prepared.dest, batch_size=batch_size)
+    train_ds, val_ds, test_ds = data.load_datasets(prepared.dest, batch_size=batch_size, seed=seed)
     if model_name == "baseline":
         model, epochs, steps = models.baseline_convnet(), profile["baseline_epochs"], None
     else:
         model, epochs = models.dropout_convnet(), profile["augmented_epochs"]
         steps = profile["augmented_steps"]
-        train_ds = augment.augment(train_ds, augment.book_augmentation())
+        train_ds = augment.augment(train_ds, augment.book_augmentation(seed=seed))
     started = time.perf_counter()
-    history = train.fit(model, train_ds, val_ds, epochs=epochs,
-                        run_name=f"reproduce-{model_name}-seed{seed}", steps_per_epoch=steps)
-    best = keras.models.load_model(config.RUNS_DIR / f"reproduce-{model_name}-seed{seed}" / "best.keras")
+    run_name = f"reproduce-{model_name}-seed{seed}"
+    history = train.fit(model, train_ds, val_ds, epochs=epochs, run_name=run_name,
+                        steps_per_epoch=steps, data_dir=prepared.dest, seed=seed)
+    best = keras.models.load_model(config.runs_dir() / run_name / "best.keras")
     last_test = train.evaluate(model, test_ds)
     best_test = train.evaluate(best, test_ds)
     return {
@@ -65,7 +65,7 @@ def run_one(model_name, seed, prepared):
         "wall_seconds_this_call": time.perf_counter() - started,
         "data": f"real photos, {prepared.note}, {prepared.canonical} files byte-identical "
                 "to the Kaggle originals",
-        "info": train.run_info(epochs),
+        "info": train.run_info(model, epochs, prepared.dest, seed),
     }
 
 

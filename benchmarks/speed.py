@@ -218,7 +218,7 @@ def run_in_memory(dest, steps_limit):
     seconds = time.perf_counter() - start
     images = sum(int(x.shape[0]) for x, _ in batches)
     return {"train_seconds": seconds, "train_images": images, "peak_mb": _peak_mb(),
-            "policy": config.PRECISION}
+            "policy": model.dtype_policy.name}
 
 
 def run_matmul():

@@ -23,7 +23,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
-    keras.utils.set_random_seed(config.SEED)
+    keras.utils.set_random_seed(config.seed())
     prepared = data.prepare_small_dataset("toy")
     train_ds, val_ds, test_ds = data.load_datasets(prepared.dest)
     model = models.baseline_convnet()
@@ -33,7 +33,7 @@ def main():
     out.write_text(json.dumps({
         "epochs": args.epochs, "history": history,
         "test_accuracy": result["accuracy"], "test_confusion": result["confusion"].tolist(),
-        "info": train.run_info(args.epochs)}, indent=1) + "\n")
+        "info": train.run_info(model, args.epochs, prepared.dest)}, indent=1) + "\n")
     print(f"val accuracy by epoch: {[round(a, 3) for a in history['val_accuracy']]}; "
           f"test accuracy {result['accuracy']:.3f} -> {out}")
 

@@ -4,7 +4,10 @@ Import it by topic, as the notebooks do::
 
     from catdog_lib import data, plots
 
-``config`` is imported first so TensorFlow's C++ log noise is silenced
-before any module imports TensorFlow.
+Importing it first sets ``TF_CPP_MIN_LOG_LEVEL`` (in ``config``) and imports
+TensorFlow without its C++ start-up lines (``startup``), so those never
+reach a notebook; import ``catdog_lib`` before ``keras`` or ``tensorflow``.
 """
-from . import config  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
+from . import config, startup
+
+startup.import_tensorflow()

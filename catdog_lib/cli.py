@@ -12,11 +12,13 @@
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from . import config
+from . import config, startup
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
@@ -46,6 +48,20 @@ def clean_notebook(nb):
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs
                             if not (o.output_type == "stream" and o.name == "stderr")]
+    return nb
+
+
+def drop_tf_log_lines(nb):
+    """Remove TensorFlow's C++ log lines from the stderr outputs, which a
+    notebook that imports ``keras`` before ``catdog_lib`` can catch."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for out in cell.outputs:
+            if out.output_type == "stream" and out.name == "stderr":
+                out.text = startup.without_tf_log_lines(out.text)
+        cell.outputs = [o for o in cell.outputs
+                        if not (o.output_type == "stream" and not o.text)]
     return nb
 
 
@@ -109,8 +125,10 @@ class PeakMemory:
         self._thread.join()
 
 
-def execute(path, timeout=None):
+def execute(path, timeout=None, env=None):
     """Run one notebook in its own folder.
+
+    ``env`` adds environment variables for its kernel only.
 
     Returns
     -------
@@ -120,19 +138,14 @@ def execute(path, timeout=None):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    os.environ["CATDOG_UNATTENDED"] = "1"  # the kernel inherits it: no progress bars
-    # Kernels start in notebooks/, so relative paths given on the command line
-    # would point elsewhere there.
-    for name in ("CATDOG_DATA_DIR", "CATDOG_KAGGLE_TRAIN"):
-        if os.environ.get(name):
-            os.environ[name] = os.path.abspath(os.environ[name])
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     with PeakMemory() as memory:
         try:
-            client.execute()
+            # Nobody watches the kernel's output: no progress bars.
+            client.execute(env={**os.environ, "CATDOG_UNATTENDED": "1", **(env or {})})
             error = None
         except CellExecutionError as err:
             error = str(err)
@@ -165,12 +178,13 @@ def run_notebooks(out_dir=None, numbers=(), record=False):
 
     out_dir = Path(out_dir or config.BUILD_DIR)
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"Profile: {config.PROFILE}   notebooks: {config.display_path(config.NOTEBOOKS_DIR)}"
+    print(f"Profile: {config.profile()['name']}   notebooks: {config.display_path(config.NOTEBOOKS_DIR)}"
           f"   output: {config.display_path(out_dir)}")
     rows, failed = [], False
     for path in _notebooks(numbers):
         print(f"running {path.name} ...", flush=True)
         nb, seconds, memory, error = execute(path)
+        drop_tf_log_lines(nb)
         nbformat.write(nb, out_dir / path.name)
         html, _ = HTMLExporter().from_notebook_node(nb)
         (out_dir / path.with_suffix(".html").name).write_text(html)
@@ -200,12 +214,12 @@ def _record_runtimes(rows, numbers=()):
     if not path.parent.is_dir() or not rows:
         return
     record = json.loads(path.read_text()) if path.exists() else {}
-    command = " ".join([f"CATDOG_PROFILE={config.PROFILE}"]
-                       + [f"CATDOG_KAGGLE_TRAIN={config.KAGGLE_TRAIN}"]
-                       * bool(config.KAGGLE_TRAIN)
+    profile, kaggle = config.profile()["name"], os.environ.get("CATDOG_KAGGLE_TRAIN")
+    command = " ".join([f"CATDOG_PROFILE={profile}"]
+                       + [f"CATDOG_KAGGLE_TRAIN={kaggle}"] * bool(kaggle)
                        + ["make run RECORD=1"] + [f"NOTEBOOKS=\"{' '.join(numbers)}\""] * bool(numbers))
     data = _data_line()
-    entries = record.setdefault(config.PROFILE, {})
+    entries = record.setdefault(profile, {})
     for name, seconds, memory, status, figure in rows:
         entries[name] = {"seconds": round(seconds, 1), "peak_kernel_mb": round(memory.peak_mb),
                          "peak_kernel_anon_mb": round(memory.peak_anon_mb), "status": status,
@@ -227,19 +241,22 @@ def refresh_notebooks():
     """Re-execute the notebooks in place, cleaned, for committing."""
     import nbformat
 
-    if config.PROFILE != "smoke":
+    if config.profile()["name"] != "smoke":
         print("refresh-notebooks commits outputs made on the toy set: run it with "
               "CATDOG_PROFILE=smoke (make notebooks does).", file=sys.stderr)
         return 2
     status = 0
+    # A fresh runs folder, so every notebook trains instead of resuming.
+    runs = tempfile.mkdtemp(prefix="catdog-refresh-")
     for path in _notebooks():
-        nb, seconds, _, error = execute(path)
+        nb, seconds, _, error = execute(path, env={"CATDOG_RUNS_DIR": runs})
         if error:
             print(f"FAILED: {path.name}\n{error}", file=sys.stderr)
             status = 1
             continue
         nbformat.write(clean_notebook(nb), path)
         print(f"{path.name}: {seconds:.1f} s")
+    shutil.rmtree(runs)
     return status
 
 
@@ -352,7 +369,7 @@ def _prepare(args):
     try:
         data.prepare_small_dataset(args.source, args.dest, overwrite=args.overwrite,
                                    allow_leakage=args.allow_leakage)
-    except data.DatasetError as err:
+    except (data.DatasetError, config.SettingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
@@ -367,7 +384,8 @@ def main(argv=None):
                       "(default: CATDOG_KAGGLE_TRAIN, then the download, then the toy set)")
     prep.add_argument("--dest", help="output folder (default: data/cats_and_dogs_small[_toy])")
     prep.add_argument("--overwrite", action="store_true",
-                      help="replace a different dataset already prepared there")
+                      help="replace a different dataset that prepare-data made there "
+                      "(never anything else)")
     prep.add_argument("--allow-leakage", action="store_true",
                       help="continue when the same image sits in two splits")
     run = sub.add_parser("run", help="execute the notebooks into build/")

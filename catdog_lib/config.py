@@ -1,16 +1,23 @@
-"""The one place for catdog's settings: paths, the profile and the seed.
+"""The one place for catdog's settings: paths, the profile, the seed, the precision.
 
-Every other module reads its settings from here, so a teacher changes a
-default in one file, and an environment variable changes it for one run:
+Every setting is read from the environment when it is used, not when this
+module is imported, so changing a variable (or ``monkeypatch.setenv`` in a
+test) takes effect at once and nothing derived from it can go stale:
 
-- ``CATDOG_DATA_DIR``: where datasets live (default: ``data/`` in the checkout).
 - ``CATDOG_PROFILE``: ``smoke`` (CI, seconds), ``quick`` (default, minutes)
   or ``full`` (the book's epochs).
-- ``CATDOG_SEED``: the random seed (default 1).
-- ``CATDOG_KAGGLE_TRAIN``: a local Kaggle ``train`` folder or ``train.zip``.
+- ``CATDOG_SEED``: the random seed, a whole number (default 1).
 - ``CATDOG_PRECISION``: ``auto`` (default), ``float32``, ``mixed_bfloat16``
   or ``mixed_float16``.
-- ``CATDOG_DETERMINISTIC``: ``1`` for bit-identical reruns.
+- ``CATDOG_DETERMINISTIC``: ``1`` for bit-identical reruns (default ``0``).
+- ``CATDOG_DATA_DIR``: where datasets and downloads live (default ``data/``).
+- ``CATDOG_RUNS_DIR``: where training runs are saved (default ``runs/``).
+- ``CATDOG_KAGGLE_TRAIN``: a local Kaggle ``train`` folder or ``train.zip``.
+
+Relative paths are taken from the project root (the folder holding
+``notebooks/``), so a kernel started in ``notebooks/`` finds the same data as
+``make run``. A bad value raises ``SettingError`` naming the variable, the
+value and what is allowed.
 """
 import os
 from pathlib import Path
@@ -32,9 +39,7 @@ def _project_root():
 
 
 PROJECT_ROOT = _project_root()
-DATA_DIR = Path(os.environ.get("CATDOG_DATA_DIR", PROJECT_ROOT / "data")).resolve()
 BUILD_DIR = PROJECT_ROOT / "build"
-RUNS_DIR = PROJECT_ROOT / "runs"
 REFERENCE_DIR = PACKAGE_DIR / "reference"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
@@ -54,31 +59,9 @@ PROFILES = {
     "full": {"source": "auto", "baseline_epochs": 30, "augmented_epochs": 100,
              "baseline_steps": None, "augmented_steps": 100, "validation_steps": None},
 }
-PROFILE = os.environ.get("CATDOG_PROFILE", "quick")
-if PROFILE not in PROFILES:
-    raise ValueError(
-        f"CATDOG_PROFILE={PROFILE!r} is not a profile; choose one of {sorted(PROFILES)}"
-    )
-
-SEED = int(os.environ.get("CATDOG_SEED", "1"))
-
-# Deterministic training: the same seed gives identical losses on the same
-# machine (models.seed_everything). Off by default, since it forces TensorFlow
-# to skip its fastest nondeterministic kernels.
-DETERMINISTIC = os.environ.get("CATDOG_DETERMINISTIC") == "1"
-
 # auto: bfloat16 where the hardware computes it natively, float32 elsewhere
-# (see train.compute_policy).
-PRECISION = os.environ.get("CATDOG_PRECISION", "auto")
+# (see models.choose_policy).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-if PRECISION not in PRECISIONS:
-    raise ValueError(f"CATDOG_PRECISION={PRECISION!r} is not one of {PRECISIONS}")
-
-# Notebooks run by `make run`, `make test` or CI print one line per epoch
-# (verbose=2) instead of a progress bar that would fill the saved output.
-UNATTENDED = os.environ.get("CATDOG_UNATTENDED") == "1" or PROFILE == "smoke"
-
-KAGGLE_TRAIN = os.environ.get("CATDOG_KAGGLE_TRAIN")
 
 # The book's split, per class: train 0-999, validation 1000-1499, test 1500-1999.
 SPLIT_SIZES = {"train": 1000, "validation": 500, "test": 500}
@@ -89,9 +72,8 @@ BATCH_SIZE = 32
 # Notebook 04 feeds each batch of 32 to the network as 2 batches of 16. The
 # optimizer averages their two gradients and updates the weights once, as
 # for one batch of 32 (a test checks it), while only 16 images' activations,
-# the largest part of a training step's memory, exist at a time. On 2 cores
-# (benchmarks/micro_batches.py) the peak fell by 142 MB and training took
-# 0.90x the time, which brings notebook 04 under 1.5 GB for Binder.
+# the largest part of a training step's memory, exist at a time
+# (benchmarks/micro_batches.py measures what that saves).
 MICRO_BATCHES = 2
 # The book's baseline (listing 5.8) trains on batches of 20: its 100 steps an
 # epoch cover the 2,000 training images once, so it makes 100 updates per
@@ -104,9 +86,111 @@ FILTERED_SIZE = 68_606_236
 CANONICAL_TABLE = PACKAGE_DIR / "canonical_sha256.tsv"
 
 
+class SettingError(ValueError):
+    """An environment variable holds a value catdog cannot use."""
+
+
+def _choice(variable, default, allowed):
+    value = os.environ.get(variable, "") or default
+    if value not in allowed:
+        raise SettingError(f"{variable}={value!r} is not allowed; "
+                           f"choose one of {', '.join(allowed)}")
+    return value
+
+
+def _path(variable, default):
+    """A folder setting, resolved against the project root."""
+    value = os.environ.get(variable, "")
+    path = (PROJECT_ROOT / Path(value or default).expanduser()).resolve()
+    if path.exists() and not path.is_dir():
+        raise SettingError(f"{variable}={value!r} names {path}, which is a file, not a folder")
+    return path
+
+
 def profile():
-    """The settings of the active profile, with its name under ``"name"``."""
-    return {"name": PROFILE, **PROFILES[PROFILE]}
+    """The settings of the active profile, with its name under ``"name"``.
+
+    Example
+    -------
+    >>> from catdog_lib import config
+    >>> sorted(config.profile())  # doctest: +NORMALIZE_WHITESPACE
+    ['augmented_epochs', 'augmented_steps', 'baseline_epochs', 'baseline_steps', 'name',
+     'source', 'validation_steps']
+    """
+    name = _choice("CATDOG_PROFILE", "quick", tuple(PROFILES))
+    return {"name": name, **PROFILES[name]}
+
+
+def seed():
+    """``CATDOG_SEED``: the random seed, a whole number from 0 (default 1)."""
+    value = os.environ.get("CATDOG_SEED", "") or "1"
+    if not value.isdigit() or int(value) >= 2**32:
+        raise SettingError(f"CATDOG_SEED={value!r} is not allowed; "
+                           "give a whole number from 0 to 4294967295")
+    return int(value)
+
+
+def precision():
+    """``CATDOG_PRECISION``: ``auto`` or a Keras dtype policy name."""
+    return _choice("CATDOG_PRECISION", "auto", PRECISIONS)
+
+
+def deterministic():
+    """``CATDOG_DETERMINISTIC``: ``1`` trades speed for bit-identical reruns."""
+    return _choice("CATDOG_DETERMINISTIC", "0", ("0", "1")) == "1"
+
+
+def unattended():
+    """Whether nobody watches the output (``make run``, ``make test``, CI):
+    training then prints one line per epoch instead of a progress bar."""
+    return (_choice("CATDOG_UNATTENDED", "0", ("0", "1")) == "1"
+            or profile()["name"] == "smoke")
+
+
+def data_dir():
+    """``CATDOG_DATA_DIR``: where datasets and downloads live (default ``data/``)."""
+    return _path("CATDOG_DATA_DIR", "data")
+
+
+def runs_dir():
+    """``CATDOG_RUNS_DIR``: where training runs are saved (default ``runs/``)."""
+    return _path("CATDOG_RUNS_DIR", "runs")
+
+
+def kaggle_train():
+    """``CATDOG_KAGGLE_TRAIN``: a local Kaggle ``train`` folder or zip, or None."""
+    value = os.environ.get("CATDOG_KAGGLE_TRAIN", "")
+    if not value:
+        return None
+    path = (PROJECT_ROOT / Path(value).expanduser()).resolve()
+    if not path.exists():
+        raise SettingError(f"CATDOG_KAGGLE_TRAIN={value!r}: no such folder or zip file "
+                           f"({path}; relative paths start at the project root)")
+    return path
+
+
+def writable_dir(variable):
+    """The folder a path setting names, created if needed; a clear error
+    naming the variable if it cannot be written.
+
+    Parameters
+    ----------
+    variable : {"CATDOG_DATA_DIR", "CATDOG_RUNS_DIR"}
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = {"CATDOG_DATA_DIR": data_dir, "CATDOG_RUNS_DIR": runs_dir}[variable]()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SettingError(f"{variable}: cannot create {path} ({err.strerror}); "
+                           "point it at a folder you can write") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SettingError(f"{variable}: {path} is not writable; "
+                           "point it at a folder you can write")
+    return path
 
 
 def batch_size(model):

@@ -9,18 +9,27 @@
         test/{cats,dogs}/           500 per class
         manifest.csv  report.txt  source.json
 
-It only ever reads the source, decodes every image before copying it, and
-refuses to mix up splits. ``load_datasets`` then gives the three
+It only ever reads the source, judges every file on its own (a broken one
+is rejected and listed, the rest go on), refuses to mix up splits, and
+never deletes what it did not make. ``load_datasets`` then gives the three
 ``tf.data`` pipelines the notebooks train on.
 """
 import csv
+import ctypes
+import errno
+import functools
 import hashlib
 import io
 import json
+import os
 import re
+import secrets
 import shutil
+import stat
+import sys
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -37,7 +46,13 @@ EXTENSION_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP"
 # Modes Pillow turns into RGB without guessing; 16-bit and float modes need a
 # scaling choice we will not make silently.
 CONVERTIBLE_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr"}
-OUR_ENTRIES = {*SPLITS, "manifest.csv", "report.txt", "source.json"}
+# Limits per source file, so no archive can exhaust memory. Kaggle's photos
+# are at most 500x500 and a few hundred KB; a 50-megapixel phone photo is
+# 10-25 MB. A file at both limits takes up to about 0.6 GB to check
+# (a CMYK or transparent image, measured), and ``workers`` files are checked
+# at a time.
+MAX_FILE_BYTES = 64 * 2**20       # as stored and as unpacked from a zip
+MAX_PIXELS = 64_000_000           # width x height
 
 
 class DatasetError(Exception):
@@ -55,7 +70,12 @@ class Candidate:
     label: str       # "cats" or "dogs"
     index: int
     origin: str      # where it came from, for messages
-    read: Callable[[], bytes] = field(repr=False)
+    read: Callable[[], bytes] = field(repr=False)  # raises BadImage when it cannot
+
+    @property
+    def output_name(self):
+        """The name it is saved under: every image becomes a JPEG."""
+        return Path(self.name).stem + ".jpg"
 
 
 @dataclass
@@ -81,13 +101,51 @@ def _label_of(match):
     return "cats" if match.group(1) == "cat" else "dogs"
 
 
+def _check_size(size, what="bytes"):
+    if size > MAX_FILE_BYTES:
+        raise BadImage(f"{size:,} {what}, more than the limit of {MAX_FILE_BYTES:,} per file")
+
+
+def _read_file(path):
+    """Read one file of a source folder, within the size limit."""
+    try:
+        # O_NONBLOCK: a named pipe called cat.1.jpg must not hang the run.
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise BadImage("not a regular file")
+            _check_size(info.st_size)
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise BadImage(f"cannot be read: {err.strerror or err}") from None
+    _check_size(len(data))  # it grew while being read
+    return data
+
+
+def _read_member(archive, info):
+    """Read one zip member, trusting neither its header nor its content."""
+    _check_size(info.compress_size, "bytes compressed")
+    _check_size(info.file_size, "bytes unpacked")
+    try:
+        with archive.open(info) as f:
+            # Never more than the header declares, even when the content
+            # inflates further: a lying header then fails the CRC check.
+            return f.read(info.file_size)
+    except Exception as err:
+        # zipfile raises BadZipFile (bad CRC), zlib.error, EOFError,
+        # RuntimeError (encrypted), NotImplementedError (compression) ...:
+        # each means this member is unusable, not the archive.
+        raise BadImage(f"cannot be read from the archive: {err}") from None
+
+
 def _folder_candidates(folder):
     found = []
     for path in sorted(Path(folder).iterdir()):
         match = KAGGLE_NAME.match(path.name)
-        if match and path.is_file():
+        # Broken links and odd files are kept, to be rejected with a reason.
+        if match and not path.is_dir():
             found.append(Candidate(path.name, _label_of(match), int(match.group(2)),
-                                   str(path), path.read_bytes))
+                                   str(path), functools.partial(_read_file, path)))
     return found
 
 
@@ -113,8 +171,19 @@ def _zip_candidates(zip_path):
         if match and not info.is_dir():
             found.append(Candidate(name, _label_of(match), int(match.group(2)),
                                    f"{zip_path}:{info.filename}",
-                                   lambda n=info.filename: archive.read(n)))
+                                   functools.partial(_read_member, archive, info)))
     return found
+
+
+def _check_output_names(candidates):
+    """Stop when two files would be saved under one name (cat.6.jpg and
+    cat.6.png both become cat.6.jpg): one would silently replace the other."""
+    seen = {}
+    for cand in candidates:
+        first = seen.setdefault(cand.output_name, cand)
+        if first is not cand:
+            raise DatasetError(f"{first.origin} and {cand.origin} would both be saved as "
+                               f"{cand.output_name}; remove or rename one of them")
 
 
 def kaggle_candidates(source):
@@ -131,6 +200,13 @@ def kaggle_candidates(source):
     list of Candidate
         Sorted by class and number. Files are read later, one at a time.
 
+    Raises
+    ------
+    DatasetError
+        When the source is missing or unreadable, holds no Kaggle-named
+        images, has a zip entry pointing outside its folder, or holds two
+        files that would be saved under one name.
+
     Example
     -------
     >>> from catdog_lib import data, toy
@@ -140,17 +216,22 @@ def kaggle_candidates(source):
     ['cat.0.jpg', 'cat.1.jpg', 'dog.0.jpg', 'dog.1.jpg']
     """
     source = Path(source)
-    if source.is_dir():
-        found = _folder_candidates(source)
-    elif source.is_file() and zipfile.is_zipfile(source):
-        found = _zip_candidates(source)
-    elif source.exists():
-        raise DatasetError(f"{source}: neither a folder nor a zip archive")
-    else:
-        raise DatasetError(f"{source}: no such folder or file")
+    try:
+        if source.is_dir():
+            found = _folder_candidates(source)
+        elif source.is_file() and zipfile.is_zipfile(source):
+            found = _zip_candidates(source)
+        elif source.exists():
+            raise DatasetError(f"{source}: neither a folder nor a zip archive")
+        else:
+            raise DatasetError(f"{source}: no such folder or file")
+    except OSError as err:
+        raise DatasetError(f"{source}: cannot be read ({err.strerror or err})") from None
     if not found:
         raise DatasetError(f"{source}: holds no Kaggle-named images (cat.N.jpg, dog.N.jpg)")
-    return sorted(found, key=lambda c: (c.label, c.index, c.name))
+    found.sort(key=lambda c: (c.label, c.index, c.name))
+    _check_output_names(found)
+    return found
 
 
 def download_filtered():
@@ -170,7 +251,7 @@ def download_filtered():
     try:
         path = Path(keras.utils.get_file(
             "cats_and_dogs_filtered.zip", origin=config.FILTERED_URL,
-            cache_dir=str(config.DATA_DIR), cache_subdir="downloads"))
+            cache_dir=str(config.data_dir()), cache_subdir="downloads"))
     except Exception as err:  # get_file wraps every network failure in Exception
         raise DatasetError(f"download of {config.FILTERED_URL} failed: {err}") from err
     size = path.stat().st_size
@@ -193,6 +274,34 @@ def download_filtered():
 
 # ---------------------------------------------------------------- checking
 
+def _to_rgb_jpeg(data, name):
+    img = Image.open(io.BytesIO(data))
+    extension = name.rsplit(".", 1)[-1].lower()
+    expected = EXTENSION_FORMATS.get(extension)
+    if img.format != expected:
+        raise BadImage(f"content is {img.format} but the extension says .{extension}")
+    # Image.open has read only the header: refuse before the pixels take memory.
+    if img.width * img.height > MAX_PIXELS:
+        raise BadImage(f"{img.width}x{img.height} pixels, more than the limit of "
+                       f"{MAX_PIXELS:,}")
+    img.load()
+    if img.mode not in CONVERTIBLE_MODES:
+        raise BadImage(f"colour mode {img.mode} cannot be turned into RGB safely")
+    if img.format == "JPEG" and img.mode == "RGB":
+        return data, img.width, img.height
+    if "A" in img.mode or "transparency" in img.info:
+        # Transparent pixels hold arbitrary colours: lay them on white. The
+        # RGBA image is its own mask (its alpha), so no channel is copied.
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
+        rgb = Image.new("RGB", rgba.size, (255, 255, 255))
+        rgb.paste(rgba, mask=rgba)
+    else:
+        rgb = img.convert("RGB")
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=95)
+    return out.getvalue(), rgb.width, rgb.height
+
+
 def check_image(data, name):
     """Decode one file fully and return it as RGB JPEG bytes.
 
@@ -213,8 +322,9 @@ def check_image(data, name):
     Raises
     ------
     BadImage
-        With the reason: empty, not an image, truncated, wrong extension, or
-        a colour mode that cannot be turned into RGB.
+        With the reason: empty, not an image, truncated or otherwise
+        undecodable, wrong extension, more than ``MAX_PIXELS`` pixels, or a
+        colour mode that cannot be turned into RGB.
 
     Example
     -------
@@ -227,33 +337,18 @@ def check_image(data, name):
     if not data:
         raise BadImage("empty file (0 bytes)")
     try:
-        img = Image.open(io.BytesIO(data))
+        return _to_rgb_jpeg(data, name)
+    except BadImage:
+        raise
     except UnidentifiedImageError:
         raise BadImage("not an image: Pillow cannot identify its format") from None
-    except (OSError, SyntaxError, ValueError) as err:
+    except Image.DecompressionBombError as err:
+        # Pillow's own, higher, limit stops the header of a huge image first.
+        raise BadImage(f"more than the limit of {MAX_PIXELS:,} pixels ({err})") from None
+    except Exception as err:
+        # A malformed file can make a decoder raise almost anything (OSError,
+        # SyntaxError, ValueError, struct.error, ...); it rejects this file only.
         raise BadImage(f"cannot be decoded fully: {err}") from None
-    extension = name.rsplit(".", 1)[-1].lower()
-    expected = EXTENSION_FORMATS.get(extension)
-    if img.format != expected:
-        raise BadImage(f"content is {img.format} but the extension says .{extension}")
-    try:
-        img.load()
-    except (OSError, SyntaxError, ValueError) as err:
-        raise BadImage(f"cannot be decoded fully: {err}") from None
-    if img.mode not in CONVERTIBLE_MODES:
-        raise BadImage(f"colour mode {img.mode} cannot be turned into RGB safely")
-    if img.format == "JPEG" and img.mode == "RGB":
-        return data, img.width, img.height
-    if "A" in img.mode or "transparency" in img.info:
-        # Transparent pixels hold arbitrary colours: lay them on white.
-        rgba = img.convert("RGBA")
-        rgb = Image.new("RGB", rgba.size, (255, 255, 255))
-        rgb.paste(rgba, mask=rgba.getchannel("A"))
-    else:
-        rgb = img.convert("RGB")
-    out = io.BytesIO()
-    rgb.save(out, format="JPEG", quality=95)
-    return out.getvalue(), rgb.width, rgb.height
 
 
 def canonical_hashes():
@@ -313,12 +408,12 @@ def _range_note(plan):
 
 def _check_one(item):
     split, cand = item
-    raw = cand.read()
     try:
+        raw = cand.read()
         out, width, height = check_image(raw, cand.name)
     except BadImage as err:
         return {"problem": (cand.origin, str(err))}
-    return {"split": split, "class": cand.label, "filename": Path(cand.name).stem + ".jpg",
+    return {"split": split, "class": cand.label, "filename": cand.output_name,
             "source_name": cand.name, "source_sha256": _sha256(raw), "sha256": _sha256(out),
             "width": width, "height": height, "bytes": out}
 
@@ -332,28 +427,199 @@ def _find_leaks(rows):
             for group in by_hash.values() if len({r["split"] for r in group}) > 1]
 
 
+def _check_trainable(counts, problems):
+    """Stop when a split lacks a class: the book's recipe cannot train,
+    validate or test on it, and a "success" would only fail later."""
+    empty = [f"{s}/{c}" for s in SPLITS for c in config.CLASSES if counts[s][c] == 0]
+    if empty:
+        raise DatasetError(f"no usable images for {', '.join(empty)} ({len(problems)} "
+                           "rejected); every split needs both classes. Nothing was written.")
+
+
 # ---------------------------------------------------------------- writing
+#
+# Deleting is allowed only for what this run made. The new split is written
+# into a work folder beside the destination whose name is unique to the run,
+# then swapped in, under a lock, so the destination always holds one whole
+# dataset: the previous one or the new one.
 
 MANIFEST_FIELDS = ["split", "class", "filename", "sha256", "width", "height", "source_sha256"]
+OWN_FILES = ("manifest.csv", "report.txt", "source.json")
 
 
-def _read_manifest(dest):
-    with open(dest / "manifest.csv", newline="") as f:
-        return list(csv.DictReader(f))
+def _beside(dest, suffix):
+    """A hidden path next to ``dest``: ``.cats_and_dogs_small.<suffix>``."""
+    return dest.parent / f".{dest.name}.{suffix}"
+
+
+def _work_folder(dest, kind):
+    return _beside(dest, f"{kind}-{os.getpid()}-{secrets.token_hex(3)}")
+
+
+@contextmanager
+def _locked(dest):
+    """Hold ``.<dest>.lock`` so that one run at a time prepares ``dest``.
+
+    The kernel drops an flock when its process ends, however it ends, so a
+    crash or ``kill -9`` never leaves a stale lock behind.
+    """
+    import fcntl  # here, not at the top: Windows has none, and loads data all the same
+
+    path = _beside(dest, "lock")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")
+    except OSError as err:
+        raise DatasetError(f"{dest.parent}: cannot write there ({err.strerror})") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            print(f"Waiting for another prepare-data run (pid {handle.read().strip() or '?'}) "
+                  f"to finish with {config.display_path(dest)} ...", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def _exchange(a, b):
+    """Swap two folders in one step with Linux's renameat2(RENAME_EXCHANGE).
+
+    Returns False where the system or the file system cannot.
+    """
+    if sys.platform != "linux":
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:  # a C library older than glibc 2.28
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_in(work, dest):
+    """Put ``work`` at ``dest``; return the folder now holding the previous
+    dataset, for the caller to delete, or None."""
+    if not dest.exists() or not any(dest.iterdir()):
+        os.rename(work, dest)  # replaces an empty folder in one step
+        return None
+    if _exchange(work, dest):
+        return work
+    # Two renames: a kill between them leaves no dataset at dest, so the
+    # journal names the previous one for _recover to put back.
+    old, journal = _work_folder(dest, "old"), _beside(dest, "swap")
+    journal.write_text(old.name)
+    os.rename(dest, old)
+    os.rename(work, dest)
+    journal.unlink()
+    return old
+
+
+def _recover(dest):
+    """Undo a swap cut short by a killed run: put the previous dataset back."""
+    journal = _beside(dest, "swap")
+    if not journal.exists():
+        return
+    old = dest.parent / journal.read_text().strip()
+    if not dest.exists() and old.name.startswith(_beside(dest, "old-").name) and old.is_dir():
+        os.rename(old, dest)
+        print(f"Restored {config.display_path(dest)}: an interrupted run had moved it "
+              f"to {old.name}.")
+    journal.unlink()
+
+
+def _mention_leftovers(dest):
+    """Name the work folders of killed runs; only the run that made a
+    folder deletes it, so these are left to the user."""
+    pattern = re.compile(re.escape(f".{dest.name}.") + r"(partial|old)-")
+    left = sorted(p.name for p in dest.parent.iterdir() if pattern.match(p.name))
+    if left:
+        print(f"Left by interrupted runs in {config.display_path(dest.parent)}, "
+              f"safe to delete: {', '.join(left)}")
+
+
+def _prepared_rows(dest):
+    """The manifest rows of a dataset this program prepared at ``dest``, or
+    None when ``manifest.csv`` or ``source.json`` is missing or unreadable."""
+    try:
+        json.loads((dest / "source.json").read_text())["source"]
+        with open(dest / "manifest.csv", newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+    except (OSError, ValueError, KeyError, TypeError, csv.Error):
+        return None
+    if not {"split", "class", "filename", "sha256"} <= set(reader.fieldnames or ()):
+        return None
+    return rows
+
+
+def _manifest_files(rows):
+    return {f"{r['split']}/{r['class']}/{r['filename']}" for r in rows}
 
 
 def _matches(dest, rows):
     """True when ``dest`` already holds exactly these rows, verified on disk."""
-    if not (dest / "manifest.csv").exists():
+    stored = _prepared_rows(dest)
+    if stored is None:
         return False
     wanted = {(r["split"], r["class"], r["filename"], r["sha256"]) for r in rows}
-    stored = {(r["split"], r["class"], r["filename"], r["sha256"]) for r in _read_manifest(dest)}
-    if wanted != stored:
+    if wanted != {(r["split"], r["class"], r["filename"], r["sha256"]) for r in stored}:
         return False
     on_disk = {p.relative_to(dest).as_posix() for s in SPLITS for p in (dest / s).rglob("*") if p.is_file()}
-    if on_disk != {f"{s}/{c}/{n}" for s, c, n, _ in wanted}:
+    if on_disk != _manifest_files(rows):
         return False
     return all(_sha256((dest / s / c / n).read_bytes()) == h for s, c, n, h in wanted)
+
+
+def _listing(names):
+    shown = ", ".join(names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _foreign(dest, rows):
+    """What sits in a prepared ``dest`` that its manifest does not list."""
+    ours = {*OWN_FILES, *SPLITS, *(f"{s}/{c}" for s in SPLITS for c in config.CLASSES),
+            *_manifest_files(rows)}
+    return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")
+                  if p.relative_to(dest).as_posix() not in ours)
+
+
+def _check_overlap(dest, source_path):
+    if source_path is not None:
+        src = Path(source_path).resolve()
+        if dest == src or src in dest.parents or dest in src.parents:
+            raise DatasetError(f"{dest}: the destination overlaps the source {src}; "
+                               "choose a separate folder so the source is never changed")
+
+
+def _guard_dest(dest, overwrite):
+    """Stop unless writing ``dest`` can lose nothing: it is missing, empty,
+    or (with ``overwrite``) a dataset this program prepared and nothing else."""
+    if dest.exists() and not dest.is_dir():
+        raise DatasetError(f"{dest}: is a file, not a folder; choose another destination")
+    if not dest.exists() or not any(dest.iterdir()):
+        return
+    rows = _prepared_rows(dest)
+    if rows is None:
+        there = sorted(p.name + "/" * p.is_dir() for p in dest.iterdir())
+        raise DatasetError(f"{dest}: holds files that are not a prepared dataset "
+                           f"({_listing(there)}: no readable manifest.csv and source.json); "
+                           "nothing was changed, choose an empty folder")
+    foreign = _foreign(dest, rows)
+    if foreign:
+        raise DatasetError(f"{dest}: holds files its manifest does not list "
+                           f"({_listing(foreign)}); nothing was changed, move them away "
+                           "or choose another folder")
+    if not overwrite:
+        raise DatasetError(f"{dest}: already holds a different prepared dataset; "
+                           "pass overwrite=True (--overwrite) to replace it")
 
 
 def _write_report(path, source, note, problems, leaks, canonical, rows):
@@ -369,46 +635,30 @@ def _write_report(path, source, note, problems, leaks, canonical, rows):
     path.write_text("\n".join(lines) + "\n")
 
 
-def _write(dest, rows, source, note, problems, leaks, canonical):
-    """Write into a hidden sibling folder, then rename: an interrupted run
-    never leaves a half-filled destination."""
-    tmp = dest.parent / f".{dest.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
+def _fill(folder, rows, source, note, problems, leaks, canonical):
     for row in rows:
-        folder = tmp / row["split"] / row["class"]
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / row["filename"]).write_bytes(row["bytes"])
-    with open(tmp / "manifest.csv", "w", newline="") as f:
+        (folder / row["split"] / row["class"]).mkdir(parents=True, exist_ok=True)
+        (folder / row["split"] / row["class"] / row["filename"]).write_bytes(row["bytes"])
+    with open(folder / "manifest.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, MANIFEST_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    _write_report(tmp / "report.txt", source, note, problems, leaks, canonical, rows)
-    (tmp / "source.json").write_text(json.dumps({"source": source, "note": note}, indent=1))
-    if dest.exists():
-        old = dest.parent / f".{dest.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        dest.rename(old)
-        tmp.rename(dest)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(dest)
+    _write_report(folder / "report.txt", source, note, problems, leaks, canonical, rows)
+    (folder / "source.json").write_text(json.dumps({"source": source, "note": note}, indent=1))
 
 
-def _guard_dest(dest, source_path, overwrite):
-    if source_path is not None:
-        src = Path(source_path).resolve()
-        if dest == src or src in dest.parents or dest in src.parents:
-            raise DatasetError(f"{dest}: the destination overlaps the source {src}; "
-                               "choose a separate folder so the source is never changed")
-    if not dest.exists() or not any(dest.iterdir()):
-        return
-    foreign = sorted(p.name for p in dest.iterdir() if p.name not in OUR_ENTRIES)
-    if foreign:
-        raise DatasetError(f"{dest}: holds files that are not a prepared dataset "
-                           f"({', '.join(foreign[:5])}); choose an empty folder")
-    if not overwrite:
-        raise DatasetError(f"{dest}: already holds a different prepared dataset; "
-                           "pass overwrite=True (--overwrite) to replace it")
+def _write(dest, *content):
+    """Write the split into this run's work folder, then swap it in."""
+    work = _work_folder(dest, "partial")
+    work.mkdir()
+    try:
+        _fill(work, *content)
+        previous = _swap_in(work, dest)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if previous is not None:
+        shutil.rmtree(previous)
 
 
 # ---------------------------------------------------------------- the one call
@@ -418,7 +668,7 @@ def _resolve_source(source):
     if source is None:
         source = config.profile()["source"]
         if source == "auto":
-            source = config.KAGGLE_TRAIN or "download"
+            source = config.kaggle_train() or "download"
             if source == "download":
                 try:
                     return _resolve_source("download")
@@ -441,12 +691,23 @@ def default_dest(source_kind):
     """Where a source's split goes: the toy set keeps its own folder, so it
     never clashes with a split of real photos."""
     name = "cats_and_dogs_small_toy" if source_kind == "toy" else "cats_and_dogs_small"
-    return config.DATA_DIR / name
+    return config.data_dir() / name
+
+
+def _counts(rows):
+    return {s: {c: sum(r["split"] == s and r["class"] == c for r in rows)
+                for c in config.CLASSES} for s in SPLITS}
 
 
 def prepare_small_dataset(source=None, dest=None, sizes=None, overwrite=False,
                           allow_leakage=False, workers=4):
     """Build the book's train/validation/test split from cats-and-dogs photos.
+
+    Every source file is judged alone: one that cannot be read or decoded,
+    or is larger than ``MAX_FILE_BYTES`` or ``MAX_PIXELS``, is rejected with
+    its reason and the run goes on. One run at a time prepares a destination
+    (a second waits), and the destination always holds a whole dataset, the
+    previous one or the new one, even if a run is killed.
 
     Parameters
     ----------
@@ -461,7 +722,8 @@ def prepare_small_dataset(source=None, dest=None, sizes=None, overwrite=False,
     sizes : dict, optional
         Images per class for ``train``, ``validation`` and ``test``.
     overwrite : bool
-        Replace a destination that holds a different prepared dataset.
+        Replace a different dataset that this program prepared at ``dest``.
+        Anything else there is never replaced.
     allow_leakage : bool
         Keep going when a byte-identical image sits in two splits.
     workers : int
@@ -472,6 +734,11 @@ def prepare_small_dataset(source=None, dest=None, sizes=None, overwrite=False,
     Prepared
         The destination, counts per split and class, rejected files with
         their reasons, leaks, and how many files are original Kaggle bytes.
+
+    Raises
+    ------
+    DatasetError
+        When no trustworthy split can be written; nothing is changed then.
 
     Example
     -------
@@ -484,8 +751,11 @@ def prepare_small_dataset(source=None, dest=None, sizes=None, overwrite=False,
     >>> out.counts["train"]
     {'cats': 4, 'dogs': 4}
     """
+    if dest is None:
+        config.writable_dir("CATDOG_DATA_DIR")  # fail now, not after decoding
     kind, candidates, source_path, note = _resolve_source(source)
     dest = Path(dest or default_dest(kind)).resolve()
+    _check_overlap(dest, source_path)
     source_label = kind if kind == "toy" else f"{kind} ({config.display_path(source_path)})"
     plan = plan_split(candidates, sizes)
     if kind != "toy" and "filtered" not in kind:
@@ -500,26 +770,33 @@ def prepare_small_dataset(source=None, dest=None, sizes=None, overwrite=False,
         raise DatasetError(f"{source_path.name}: only {canonical} of {len(rows)} images match "
                            "the Kaggle originals' hashes; the download is damaged or altered")
     leaks = _find_leaks(rows)
-    counts = {s: {c: sum(r["split"] == s and r["class"] == c for r in rows)
-                  for c in config.CLASSES} for s in SPLITS}
+    counts = _counts(rows)
     result = Prepared(dest, source_label, counts, problems, leaks, canonical, 0, note)
 
     print(f"Source: {source_label}" + (f"\nNote: {note}" if note else ""))
     for origin, reason in problems:
         print(f"  rejected {origin}: {reason}")
+    if problems:
+        print("Kept: " + "; ".join(f"{s} {counts[s]['cats']} cats, {counts[s]['dogs']} dogs"
+                                   for s in SPLITS))
+    _check_trainable(counts, problems)
     for group in leaks:
         print(f"  LEAK: the same image sits in {' and '.join(group)}")
     if leaks and not allow_leakage:
         raise DatasetError(f"{len(leaks)} image(s) sit in more than one split "
                            f"(first: {' = '.join(leaks[0])}); nothing was written. "
                            "Pass allow_leakage=True to keep going anyway.")
-    if _matches(dest, rows):
-        print(f"{config.display_path(dest)} is already prepared and verified; nothing copied.")
-        return result
-    # A split of an older toy set holds nothing that cannot be drawn again.
-    overwrite = overwrite or (kind == "toy" and _source_of(dest) == "toy")
-    _guard_dest(dest, source_path, overwrite)
-    _write(dest, rows, source_label, note, problems, leaks, canonical)
+    with _locked(dest):
+        _recover(dest)
+        _mention_leftovers(dest)
+        if _matches(dest, rows):
+            print(f"{config.display_path(dest)} is already prepared and verified; "
+                  "nothing copied.")
+            return result
+        # A split of an older toy set holds nothing that cannot be drawn again.
+        overwrite = overwrite or (kind == "toy" and _source_of(dest) == "toy")
+        _guard_dest(dest, overwrite)
+        _write(dest, rows, source_label, note, problems, leaks, canonical)
     result.copied = len(rows)
     print(f"Copied {len(rows)} images to {config.display_path(dest)} "
           f"({len(problems)} rejected; report in {config.display_path(dest / 'report.txt')}).")
@@ -530,8 +807,10 @@ def prepare_small_dataset(source=None, dest=None, sizes=None, overwrite=False,
 
 def _source_of(dest):
     """The source label a prepared split records in source.json, or None."""
-    path = Path(dest) / "source.json"
-    return json.loads(path.read_text())["source"] if path.exists() else None
+    try:
+        return json.loads((Path(dest) / "source.json").read_text())["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def prepared_dir():
@@ -541,7 +820,7 @@ def prepared_dir():
     photos' split is used when it exists, and the toy split when not.
     """
     real = default_dest("kaggle")
-    if config.PROFILE != "smoke" and (real / "manifest.csv").exists():
+    if config.profile()["name"] != "smoke" and (real / "manifest.csv").exists():
         return real
     return default_dest("toy")
 
@@ -592,7 +871,7 @@ def sample_files(dest=None, per_class=4, seed=None):
     """
     import random
 
-    rng = random.Random(config.SEED if seed is None else seed)
+    rng = random.Random(config.seed() if seed is None else seed)
     dest = Path(dest or prepared_dir())
     out = {}
     for split in SPLITS:
@@ -622,7 +901,7 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
     image_size : (int, int)
     batch_size : int
     seed : int, optional
-        Defaults to ``config.SEED``.
+        Defaults to ``config.seed()``.
 
     Returns
     -------
@@ -638,7 +917,7 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
     import tensorflow as tf
 
     dest = Path(dest or prepared_dir())
-    seed = config.SEED if seed is None else seed
+    seed = config.seed() if seed is None else seed
     pipelines = []
     for split in SPLITS:
         # Training and validation are shuffled, so a few validation batches

@@ -5,7 +5,12 @@ the model rescales pixels itself (a ``Rescaling(1/255)`` layer with no
 weights), so it takes the raw uint8 images from ``data.load_datasets``; and
 the optimizer is written ``RMSprop(learning_rate=1e-4)``, since Keras 3
 removed ``lr=``.
+
+Precision belongs to the model: each network is built with its own dtype
+policy (``precision=``, by default ``CATDOG_PRECISION``), and building one
+leaves Keras's global policy as it was.
 """
+import contextlib
 from pathlib import Path
 
 import keras
@@ -46,10 +51,29 @@ def choose_policy(cpu_flags, gpu_capability=None):
     return "float32"
 
 
-def compute_policy():
-    """The policy models are built with: ``CATDOG_PRECISION``, or ``auto``'s choice."""
-    if config.PRECISION != "auto":
-        return config.PRECISION
+def compute_policy(precision=None):
+    """The dtype policy a precision setting means on this machine.
+
+    Parameters
+    ----------
+    precision : {"auto", "float32", "mixed_bfloat16", "mixed_float16"}, optional
+        Defaults to ``CATDOG_PRECISION``; ``auto`` asks ``choose_policy``.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> from catdog_lib import models
+    >>> models.compute_policy("mixed_float16")
+    'mixed_float16'
+    """
+    precision = precision or config.precision()
+    if precision not in config.PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not one of {config.PRECISIONS}")
+    if precision != "auto":
+        return precision
     gpus = tf.config.list_physical_devices("GPU")
     capability = tf.config.experimental.get_device_details(gpus[0]).get(
         "compute_capability") if gpus else None
@@ -70,21 +94,50 @@ def seed_everything(seed=None):
     Parameters
     ----------
     seed : int, optional
-        Defaults to ``config.SEED``.
+        Defaults to ``CATDOG_SEED``.
 
     Example
     -------
     >>> from catdog_lib import models
     >>> models.seed_everything(1)  # doctest: +SKIP
     """
-    keras.utils.set_random_seed(config.SEED if seed is None else seed)
+    keras.utils.set_random_seed(config.seed() if seed is None else seed)
     tf.config.experimental.enable_op_determinism()
 
 
-def _book_convnet(name, dropout, micro_batches=1):
-    if config.DETERMINISTIC:
+@contextlib.contextmanager
+def policy_scope(policy):
+    """Build layers and models under ``policy`` inside the ``with`` block only.
+
+    A Keras layer takes the global dtype policy when it is created and keeps
+    it, so models built inside the block compute in ``policy`` while the
+    global policy is restored when the block ends, whatever happens in it.
+
+    Example
+    -------
+    >>> import keras
+    >>> from catdog_lib import models
+    >>> with models.policy_scope("mixed_bfloat16"):
+    ...     layer = keras.layers.Dense(1)
+    >>> layer.dtype_policy.name, keras.mixed_precision.global_policy().name
+    ('mixed_bfloat16', 'float32')
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _book_convnet(name, dropout, micro_batches=1, precision=None):
+    if config.deterministic():
         seed_everything()
-    keras.mixed_precision.set_global_policy(compute_policy())
+    with policy_scope(compute_policy(precision)):
+        return _build_and_compile(name, dropout, micro_batches)
+
+
+def _build_and_compile(name, dropout, micro_batches):
     model = keras.Sequential(name=name)
     model.add(keras.Input(shape=(*config.IMAGE_SIZE, 3)))
     model.add(layers.Rescaling(1 / 255, name="rescaling"))
@@ -105,8 +158,14 @@ def _book_convnet(name, dropout, micro_batches=1):
     return model
 
 
-def baseline_convnet():
+def baseline_convnet(precision=None):
     """The book's first convnet: four Conv2D/MaxPooling2D pairs and two Dense layers.
+
+    Parameters
+    ----------
+    precision : {"auto", "float32", "mixed_bfloat16", "mixed_float16"}, optional
+        What the network computes in (default ``CATDOG_PRECISION``); the
+        output layer stays float32 either way.
 
     Returns
     -------
@@ -120,10 +179,10 @@ def baseline_convnet():
     >>> models.baseline_convnet().count_params()
     3453121
     """
-    return _book_convnet("baseline_convnet", dropout=0.0)
+    return _book_convnet("baseline_convnet", dropout=0.0, precision=precision)
 
 
-def dropout_convnet(micro_batches=1):
+def dropout_convnet(micro_batches=1, precision=None):
     """The same network with ``Dropout(0.5)`` before the Dense(512) layer.
 
     Parameters
@@ -132,6 +191,8 @@ def dropout_convnet(micro_batches=1):
         Update the weights once every ``micro_batches`` batches, with the
         mean of their gradients: batches of 16 with ``micro_batches=2``
         train like the book's batches of 32, in less memory.
+    precision : str, optional
+        As for ``baseline_convnet``.
 
     Returns
     -------
@@ -144,7 +205,8 @@ def dropout_convnet(micro_batches=1):
     >>> [layer.name for layer in models.dropout_convnet().layers][-4:]
     ['flatten', 'dropout', 'dense_1', 'dense_2']
     """
-    return _book_convnet("dropout_convnet", dropout=0.5, micro_batches=micro_batches)
+    return _book_convnet("dropout_convnet", dropout=0.5, micro_batches=micro_batches,
+                         precision=precision)
 
 
 def print_summary(model):

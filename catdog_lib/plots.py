@@ -18,7 +18,7 @@ def sample_grid(dest=None, per_class=3, seed=None):
     per_class : int
         Images per class and split.
     seed : int, optional
-        Which images; defaults to ``config.SEED``.
+        Which images; defaults to ``CATDOG_SEED``.
 
     Returns
     -------

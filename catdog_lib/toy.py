@@ -139,7 +139,7 @@ def draw_image(kind, index, seed=None):
     index : int
         The image number; with the seed it fixes every random choice.
     seed : int, optional
-        Defaults to ``config.SEED``.
+        Defaults to ``config.seed()``.
 
     Returns
     -------
@@ -152,7 +152,7 @@ def draw_image(kind, index, seed=None):
     >>> toy.draw_image("cat", 0).mode
     'RGB'
     """
-    seed = config.SEED if seed is None else seed
+    seed = config.seed() if seed is None else seed
     rng = np.random.default_rng([seed, kind == "dog", index])
     w = int(rng.integers(60, 501))
     h = int(np.clip(w * rng.uniform(0.6, 1.3), 60, 500))
@@ -183,11 +183,11 @@ def make_toy_set(dest=None, per_class=2000, seed=None, workers=2):
     Parameters
     ----------
     dest : path, optional
-        The folder to fill (default ``config.DATA_DIR / "toy" / "train"``).
+        The folder to fill (default ``config.data_dir() / "toy" / "train"``).
     per_class : int
         Images per class; 2,000 matches the book's source folder.
     seed : int, optional
-        Defaults to ``config.SEED``.
+        Defaults to ``config.seed()``.
     workers : int
         Processes drawing in parallel.
 
@@ -204,8 +204,8 @@ def make_toy_set(dest=None, per_class=2000, seed=None, workers=2):
     >>> sorted(p.name for p in folder.glob("*.jpg"))[:2]
     ['cat.0.jpg', 'cat.1.jpg']
     """
-    seed = config.SEED if seed is None else seed
-    dest = Path(dest or config.DATA_DIR / "toy" / "train")
+    seed = config.seed() if seed is None else seed
+    dest = Path(dest or config.data_dir() / "toy" / "train")
     stamp = dest / "toy.json"
     wanted = {"version": TOY_VERSION, "seed": seed, "per_class": per_class}
     if stamp.exists() and json.loads(stamp.read_text()) == wanted:

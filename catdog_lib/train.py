@@ -1,25 +1,35 @@
 """Train, keep a record, resume after an interruption, and evaluate.
 
-``fit`` saves everything about a run under ``runs/<run_name>/``:
+``fit`` saves everything about a run under ``runs/<run_name>/`` (the folder
+``CATDOG_RUNS_DIR`` names), with Keras' own callbacks where Keras has one:
 
+- ``run.json``: what the run is (model, precision, data, seed, profile) and
+  what ran it (device, library versions), written once when it starts;
 - ``history.json``: loss, accuracy and seconds per epoch, rewritten after every epoch;
-- ``log.csv``: the same, from Keras' ``CSVLogger``;
-- ``best.keras``: the model with the best validation accuracy so far;
-- ``last.keras``: the model and optimizer after the last finished epoch;
-- ``run.json``: profile, seed, precision, device and library versions.
+- ``log.csv``: the same, from ``CSVLogger``;
+- ``best.keras``: the model with the best validation accuracy so far (``ModelCheckpoint``);
+- ``backup/``: weights and optimizer after the last finished epoch (``BackupAndRestore``).
 
-Calling ``fit`` again with the same ``run_name`` resumes from ``last.keras``.
+Calling ``fit`` again with the same ``run_name`` resumes after the last
+finished epoch, but only when it is the same run: a different model,
+precision, dataset, seed or profile stops with a message saying what differs.
 """
+import hashlib
 import json
 import platform
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from . import config
+
+
+class RunMismatch(Exception):
+    """A run folder holds a different run from the one asked for."""
 
 
 def device_name():
@@ -30,44 +40,87 @@ def device_name():
     return f"GPU ({tf.config.experimental.get_device_details(gpus[0]).get('device_name', gpus[0].name)})"
 
 
-def run_info(epochs):
-    """What a run used, so a saved result can be explained later."""
-    return {"profile": config.PROFILE, "seed": config.SEED, "epochs": epochs,
-            "precision": keras.mixed_precision.global_policy().name, "device": device_name(),
+def dataset_id(folder):
+    """The sha256 of a prepared split's manifest, which lists every image's
+    hash, or ``"none"`` for data that is not a prepared split."""
+    manifest = Path(folder) / "manifest.csv" if folder else None
+    if manifest is None or not manifest.is_file():
+        return "none"
+    return hashlib.sha256(manifest.read_bytes()).hexdigest()
+
+
+def run_identity(model, data_dir=None, seed=None):
+    """What makes a run this run: resuming needs every field to agree.
+
+    Parameters
+    ----------
+    model : keras.Model
+    data_dir : path, optional
+        The prepared split the training data come from.
+    seed : int, optional
+        The seed the data order and augmentation were drawn with (default
+        ``CATDOG_SEED``).
+
+    Returns
+    -------
+    dict
+        ``model``, ``architecture`` (a hash of the layers, their output
+        shapes and sizes),
+        ``input_shape``, ``precision`` (the model's own dtype policy),
+        ``dataset`` (``dataset_id``), ``seed`` and ``profile``.
+    """
+    # Layer kinds, output shapes and sizes: what the saved weights must fit.
+    layers = [[type(layer).__name__, list(layer.output.shape[1:]), layer.count_params()]
+              for layer in model.layers]
+    return {"model": model.name,
+            "architecture": hashlib.sha256(json.dumps(layers).encode()).hexdigest()[:16],
+            "input_shape": list(model.input_shape[1:]), "precision": model.dtype_policy.name,
+            "dataset": dataset_id(data_dir), "seed": config.seed() if seed is None else seed,
+            "profile": config.profile()["name"]}
+
+
+def run_info(model, epochs, data_dir=None, seed=None):
+    """``run_identity`` plus what ran it, so a saved result can be explained later."""
+    return {**run_identity(model, data_dir, seed), "epochs": epochs, "device": device_name(),
             "python": sys.version.split()[0], "platform": platform.platform(),
             "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
 
 
+def _check_same_run(run_dir, identity):
+    """Stop before any weights are loaded when ``run_dir`` holds another run."""
+    saved = json.loads((run_dir / "run.json").read_text())
+    differs = [f"{key}: saved {saved.get(key)!r}, now {value!r}"
+               for key, value in identity.items() if saved.get(key) != value]
+    if differs:
+        raise RunMismatch(
+            f"{config.display_path(run_dir)} holds a different run ({'; '.join(differs)}). "
+            f"Delete that folder to start over, or choose another run_name.")
+
+
 class _SaveHistory(keras.callbacks.Callback):
     """Append each finished epoch (and its wall time, as ``seconds``) to
-    history.json and save last.keras, so an interrupted run loses at most the
-    epoch in progress."""
+    history.json, so an interrupted run keeps its curves."""
 
-    def __init__(self, run_dir, history):
+    def __init__(self, path, history):
         super().__init__()
-        self.run_dir, self.history = run_dir, history
+        self.path, self.history = path, history
 
     def on_epoch_begin(self, epoch, logs=None):
+        # An interruption between this file and the backup leaves at most one
+        # epoch here that the backup does not hold: it is trained again.
+        for values in self.history.values():
+            del values[epoch:]
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {**(logs or {}), "seconds": time.perf_counter() - self.started}
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
-        self.model.save(self.run_dir / "last.keras")
-        (self.run_dir / "history.json").write_text(json.dumps(self.history, indent=1))
+        self.path.write_text(json.dumps(self.history, indent=1))
 
 
-def _restore(model, path):
-    """Copy weights and optimizer state from a saved model into ``model``."""
-    saved = keras.models.load_model(path)
-    model.set_weights(saved.get_weights())
-    model.optimizer.build(model.trainable_variables)
-    for mine, theirs in zip(model.optimizer.variables, saved.optimizer.variables):
-        mine.assign(theirs)
-
-
-def fit(model, train_ds, val_ds, epochs, run_name, steps_per_epoch=None, validation_steps=None):
+def fit(model, train_ds, val_ds, epochs, run_name, steps_per_epoch=None, validation_steps=None,
+        data_dir=None, seed=None):
     """Train ``model`` and record the run; resume if it was interrupted.
 
     Parameters
@@ -78,16 +131,29 @@ def fit(model, train_ds, val_ds, epochs, run_name, steps_per_epoch=None, validat
     epochs : int
         Total epochs; a resumed run trains only the missing ones.
     run_name : str
-        The folder under ``runs/``.
+        The folder under ``CATDOG_RUNS_DIR`` (default ``runs/``).
     steps_per_epoch : int, optional
         Batches per epoch; the training set is repeated to supply them.
     validation_steps : int, optional
         Validation batches per epoch (default: all of them).
+    data_dir : path, optional
+        The prepared split the datasets come from, recorded in the run's
+        identity (default ``data.prepared_dir()``, where ``load_datasets``
+        reads by default).
+    seed : int, optional
+        The seed the datasets were shuffled and augmented with, recorded in
+        the run's identity (default ``CATDOG_SEED``).
 
     Returns
     -------
     dict
         The whole history, ``{"loss": [...], "accuracy": [...], "val_loss": ...}``.
+
+    Raises
+    ------
+    RunMismatch
+        When ``run_name`` holds a run of another model, precision, dataset,
+        seed or profile.
 
     Example
     -------
@@ -95,23 +161,25 @@ def fit(model, train_ds, val_ds, epochs, run_name, steps_per_epoch=None, validat
     >>> history = train.fit(models.baseline_convnet(), *data.load_datasets()[:2],
     ...                     epochs=1, run_name="example")  # doctest: +SKIP
     """
-    run_dir = config.RUNS_DIR / run_name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    history_path = run_dir / "history.json"
-    history = json.loads(history_path.read_text()) if history_path.exists() else {}
+    from . import data
+
+    run_dir = config.writable_dir("CATDOG_RUNS_DIR") / run_name
+    data_dir = data.prepared_dir() if data_dir is None else data_dir
+    identity = run_identity(model, data_dir, seed)
+    history_path, backup = run_dir / "history.json", run_dir / "backup"
+    if (run_dir / "run.json").exists():
+        _check_same_run(run_dir, identity)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "run.json").write_text(json.dumps(run_info(model, epochs, data_dir, seed), indent=1))
+    history = json.loads(history_path.read_text()) if backup.exists() and history_path.exists() \
+        else {}
     done = len(history.get("loss", []))
-    if done and (run_dir / "last.keras").exists():
-        _restore(model, run_dir / "last.keras")
+    if done:
         print(f"Resuming {run_name} after epoch {done} of {epochs} "
               f"(delete {config.display_path(run_dir)} to start over).")
-    else:
-        history, done = {}, 0
-    info = run_info(epochs)
-    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
-    print(f"Training on {info['device']} with precision {info['precision']}, "
-          f"profile {config.PROFILE}, {epochs} epochs.")
-    if done >= epochs:
-        return history
+    print(f"Training on {device_name()} with precision {identity['precision']}, "
+          f"profile {identity['profile']}, {epochs} epochs.")
     if steps_per_epoch:
         train_ds = train_ds.repeat()
     best = keras.callbacks.ModelCheckpoint(run_dir / "best.keras", monitor="val_accuracy",
@@ -119,11 +187,12 @@ def fit(model, train_ds, val_ds, epochs, run_name, steps_per_epoch=None, validat
     if done:  # so a worse first epoch after resuming does not replace the best model
         best.best = max(history["val_accuracy"])
     callbacks = [keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=done > 0), best,
-                 _SaveHistory(run_dir, history)]
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=done,
+                 _SaveHistory(history_path, history),
+                 keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)]
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs,
               steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
               callbacks=callbacks, shuffle=False,  # load_datasets already shuffles
-              verbose=2 if config.UNATTENDED else 1)
+              verbose=2 if config.unattended() else 1)
     return history
 
 
@@ -177,7 +246,7 @@ def evaluate(model, test_ds, n_wrong=8):
 
 def saved_history(run_name):
     """The history a finished or interrupted run saved, or None."""
-    path = config.RUNS_DIR / run_name / "history.json"
+    path = config.runs_dir() / run_name / "history.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 

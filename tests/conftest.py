@@ -1,11 +1,16 @@
-"""Fixtures: small Kaggle-style folders made from real toy images, and the
-paths of the shared real photos when this machine has them."""
+"""Fixtures: small Kaggle-style folders made from real toy images, the
+paths of the shared real photos when this machine has them, and a guard
+that fails any test leaving process-wide state changed."""
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
 
-from catdog_lib import config, toy
+from catdog_lib import toy  # first: TensorFlow's start-up lines are caught there
+
+import keras  # noqa: E402
+from tensorflow.python.framework.config import is_op_determinism_enabled  # noqa: E402  (no public getter)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -26,10 +31,33 @@ def kaggle_dir(tmp_path):
     return toy.make_toy_set(tmp_path / "kaggle" / "train", per_class=12, workers=1)
 
 
+def global_state():
+    """What a test could change for every test after it."""
+    return {"dtype policy": keras.mixed_precision.global_policy().name,
+            "floatx": keras.backend.floatx(), "image data format": keras.backend.image_data_format(),
+            "epsilon": keras.backend.epsilon(),
+            "op determinism": is_op_determinism_enabled(),
+            "environment": {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"},
+            "working folder": os.getcwd()}
+
+
+@pytest.fixture(autouse=True)
+def leaves_no_global_state_changed():
+    before = global_state()
+    yield
+    after = global_state()
+    changed = [key for key in before if before[key] != after[key]]
+    if "environment" in changed:
+        changed[changed.index("environment")] = "environment variables " + ", ".join(sorted(
+            name for name in {*before["environment"], *after["environment"]}
+            if before["environment"].get(name) != after["environment"].get(name)))
+    assert not changed, f"the test left process-wide state changed: {', '.join(changed)}"
+
+
 @pytest.fixture
 def data_root(tmp_path, monkeypatch):
     """Point the data root at a fresh temporary folder."""
     root = tmp_path / "data"
     root.mkdir()
-    monkeypatch.setattr(config, "DATA_DIR", root)
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(root))
     return root

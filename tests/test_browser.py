@@ -4,7 +4,7 @@ and the explorers react to their real controls.
 Needs Debian's ``chromium`` (``apt-get install chromium``; .ci/run installs it)
 and Python Playwright (a dev dependency). Playwright cannot download its own
 browser here, so it drives the system one through ``executable_path``.
-Screenshots go to ``build/screenshots/``.
+Screenshots go to ``catdog-browser-screenshots/`` in the system's temporary folder.
 """
 import os
 import shutil
@@ -12,19 +12,21 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
-from catdog_lib import config, data
+from catdog_lib import data
 from conftest import REPO
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found: "
                                 "`apt-get install chromium` to run the browser test")
-SHOTS = REPO / "build" / "screenshots"
+SHOTS = Path(tempfile.gettempdir()) / "catdog-browser-screenshots"  # outside the checkout
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -53,8 +55,8 @@ def lab(tmp_path_factory):
     (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         '{"fetchNews": "false"}')
     port, token = free_port(), uuid.uuid4().hex
-    env = {**os.environ, "CATDOG_PROFILE": "smoke", "CATDOG_DATA_DIR": str(config.DATA_DIR),
-           "CATDOG_UNATTENDED": "1", "JUPYTERLAB_SETTINGS_DIR": str(root / "settings")}
+    env = {**os.environ, "CATDOG_PROFILE": "smoke", "CATDOG_UNATTENDED": "1",
+           "JUPYTERLAB_SETTINGS_DIR": str(root / "settings")}
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
          "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",

@@ -120,8 +120,8 @@ def test_altered_images_in_the_archive_are_caught(server, data_root, filtered_zi
 
 
 def test_unreachable_download_falls_back_to_the_toy_set(data_root, monkeypatch, tmp_path):
-    monkeypatch.setattr(config, "PROFILE", "quick")
-    monkeypatch.setattr(config, "KAGGLE_TRAIN", None)
+    monkeypatch.setenv("CATDOG_PROFILE", "quick")
+    monkeypatch.delenv("CATDOG_KAGGLE_TRAIN", raising=False)
     monkeypatch.setattr(config, "FILTERED_URL", "http://127.0.0.1:9/none.zip")
     toy_src = tmp_path / "toy"
     monkeypatch.setattr(data.toy, "make_toy_set",

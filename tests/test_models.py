@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from catdog_lib import config, models
+from catdog_lib import models
 
 XEON_AMX = "fpu vme sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8"
 XEON_AVX512_BF16 = "fpu sse2 avx2 avx512f avx512_bf16"
@@ -59,7 +59,8 @@ def test_micro_batches_make_the_update_of_one_whole_batch(micro_batches):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (32, 150, 150, 3)).astype("uint8")
     y = rng.integers(0, 2, (32, 1)).astype("float32")
-    whole, split = models.dropout_convnet(), models.dropout_convnet(micro_batches=micro_batches)
+    whole = models.dropout_convnet(precision="float32")  # compared at float32 on any machine
+    split = models.dropout_convnet(micro_batches=micro_batches, precision="float32")
     # Plain SGD moves each weight by lr * gradient, so equal steps mean equal
     # averaged gradients. RMSprop's first step, lr * g / sqrt(0.1 g^2), is about
     # 3.2 * lr whatever g's size: it cannot tell a sum from a mean, and it blows
@@ -91,17 +92,45 @@ def test_rescaling_inside_the_model_takes_raw_pixels():
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16", "mixed_float16"])
-def test_each_policy_trains_saves_and_reloads(policy, monkeypatch, tmp_path):
-    monkeypatch.setattr(config, "PRECISION", policy)
-    try:
-        model = models.dropout_convnet()
-        assert model.layers[1].dtype_policy.name == policy
-        assert model.layers[-1].dtype_policy.name == "float32"  # the output stays float32
-        x = np.random.default_rng(0).integers(0, 255, (2, 150, 150, 3)).astype("uint8")
-        model.train_on_batch(x, np.array([[0.0], [1.0]]))
-        before = np.asarray(model(x))
-        model.save(tmp_path / "m.keras")
-        after = np.asarray(keras.models.load_model(tmp_path / "m.keras")(x))
-        np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+def test_each_policy_trains_saves_and_reloads(policy, tmp_path):
+    model = models.dropout_convnet(precision=policy)
+    assert keras.mixed_precision.global_policy().name == "float32"  # the model's, not the process's
+    assert model.dtype_policy.name == model.layers[1].dtype_policy.name == policy
+    assert model.layers[-1].dtype_policy.name == "float32"  # the output stays float32
+    x = np.random.default_rng(0).integers(0, 255, (2, 150, 150, 3)).astype("uint8")
+    model.train_on_batch(x, np.array([[0.0], [1.0]]))
+    before = np.asarray(model(x))
+    assert before.dtype == np.float32
+    model.save(tmp_path / "m.keras")
+    after = np.asarray(keras.models.load_model(tmp_path / "m.keras")(x))
+    np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
+
+
+def test_precision_comes_from_the_setting_when_not_given(monkeypatch):
+    monkeypatch.setenv("CATDOG_PRECISION", "mixed_bfloat16")
+    assert models.baseline_convnet().dtype_policy.name == "mixed_bfloat16"
+    assert models.baseline_convnet(precision="float32").dtype_policy.name == "float32"
+    monkeypatch.setenv("CATDOG_PRECISION", "auto")
+    assert models.baseline_convnet().dtype_policy.name == models.compute_policy("auto")
+
+
+def test_auto_picks_the_documented_policy_for_this_machine():
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags"))
+    if gpus:
+        major, minor = tf.config.experimental.get_device_details(gpus[0])["compute_capability"]
+        expected = "mixed_bfloat16" if (major, minor) >= (8, 0) else "mixed_float16"
+    elif {"amx_bf16", "avx512_bf16"} & set(flags.split()):
+        expected = "mixed_bfloat16"
+    else:
+        expected = "float32"
+    assert models.compute_policy("auto") == expected
+
+
+def test_a_failed_build_restores_the_global_policy():
+    with pytest.raises(RuntimeError):
+        with models.policy_scope("mixed_float16"):
+            raise RuntimeError("build failed")
+    assert keras.mixed_precision.global_policy().name == "float32"

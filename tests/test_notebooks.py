@@ -1,5 +1,6 @@
 """Committed notebooks are clean, and the runner reports failures."""
 import json
+import os
 import re
 
 import nbformat
@@ -72,7 +73,7 @@ def test_run_writes_build_and_fails_loudly(tmp_path, monkeypatch, capsys):
     assert list((tmp_path / "benchmarks" / "results").iterdir()) == []
     cli.run_notebooks(tmp_path / "build", record=True)
     record = json.loads((tmp_path / "benchmarks" / "results" / "notebooks.json").read_text())
-    timing = record[config.PROFILE]["01_good.ipynb"]
+    timing = record[config.profile()["name"]]["01_good.ipynb"]
     assert timing["status"] == "ok" and timing["seconds"] > 0 and timing["peak_kernel_mb"] > 20
     # The kernel maps Python's and NumPy's libraries from files, so its
     # anonymous memory is a real part of its resident memory, not all of it.
@@ -91,7 +92,7 @@ def test_run_marks_a_resumed_training_as_not_a_whole_run(tmp_path, monkeypatch, 
     assert cli.run_notebooks(tmp_path / "build", record=True) == 0
     assert re.search(r"03_resumed\.ipynb\s+[\d.]+\s+\d+\s+\d+\s+resumed", capsys.readouterr().out)
     record = json.loads((tmp_path / "benchmarks" / "results" / "notebooks.json").read_text())
-    assert record[config.PROFILE]["03_resumed.ipynb"]["status"] == "resumed"
+    assert record[config.profile()["name"]]["03_resumed.ipynb"]["status"] == "resumed"
 
 
 def test_run_can_time_one_notebook_and_keeps_the_others_timings(tmp_path, monkeypatch, capsys):
@@ -105,10 +106,10 @@ def test_run_can_time_one_notebook_and_keeps_the_others_timings(tmp_path, monkey
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     record = tmp_path / "benchmarks" / "results" / "notebooks.json"
     assert cli.run_notebooks(tmp_path / "build", record=True) == 0
-    first = json.loads(record.read_text())[config.PROFILE]["01_first.ipynb"]
+    first = json.loads(record.read_text())[config.profile()["name"]]["01_first.ipynb"]
     assert cli.run_notebooks(tmp_path / "build", ["2"], record=True) == 0
     assert "02_second" in capsys.readouterr().out
-    timings = json.loads(record.read_text())[config.PROFILE]
+    timings = json.loads(record.read_text())[config.profile()["name"]]
     assert timings["01_first.ipynb"] == first  # kept from the whole run
     assert timings["02_second.ipynb"]["command"].endswith('make run RECORD=1 NOTEBOOKS="2"')
     assert first["command"].endswith("make run RECORD=1")
@@ -172,13 +173,15 @@ def test_colab_links_follow_the_repository_address():
         "https://mybinder.org/v2/gh/someone/catdog/main?urlpath=lab/tree/notebooks"
 
 
-def test_relative_paths_still_point_right_inside_the_kernel(tmp_path, monkeypatch):
+def test_relative_paths_start_at_the_project_root_inside_the_kernel(tmp_path, monkeypatch):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    cell = nbformat.v4.new_code_cell("import os; print(os.environ['CATDOG_KAGGLE_TRAIN'])")
+    cell = nbformat.v4.new_code_cell("from catdog_lib import config; print(config.data_dir())\n"
+                                     "import os; print(os.environ['CATDOG_UNATTENDED'])")
     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), notebooks / "01_env.ipynb")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CATDOG_KAGGLE_TRAIN", "kaggle/train.zip")
+    monkeypatch.setenv("CATDOG_DATA_DIR", "elsewhere/data")
     nb, _, _, error = cli.execute(notebooks / "01_env.ipynb")
     assert error is None
-    assert nb.cells[0].outputs[0].text.strip() == str(tmp_path / "kaggle" / "train.zip")
+    assert nb.cells[0].outputs[0].text.split() == [str(REPO / "elsewhere" / "data"), "1"]
+    assert "CATDOG_UNATTENDED" not in os.environ  # set for the kernel only

@@ -1,5 +1,11 @@
-"""Install files agree with each other, and CI runs the README's command."""
+"""Install files agree with each other, CI runs the README's command, and
+the tests leave the checkout as they found it."""
+import os
 import re
+import subprocess
+import sys
+
+import pytest
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -41,3 +47,23 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in script
     readme = (REPO / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
+
+
+def checkout_state():
+    """``git status`` with ignored files too, less caches and the venv."""
+    out = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    return sorted(line for line in out if "__pycache__" not in line and ".venv" not in line)
+
+
+@pytest.mark.skipif(not (REPO / ".git").exists(), reason="not a git checkout")
+def test_a_bare_pytest_writes_nothing_into_the_checkout():
+    before = checkout_state()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATDOG_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/test_train.py::test_a_finished_run_is_restored_not_retrained",
+         "notebooks/02_dataset_splitting.ipynb"],  # prepares data/ unless redirected
+        cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert checkout_state() == before

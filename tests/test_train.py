@@ -1,5 +1,6 @@
-"""fit records and resumes a run; evaluate computes the right numbers."""
+"""fit records and resumes a run, and only the same run; evaluate computes the right numbers."""
 import json
+import re
 
 import keras
 import numpy as np
@@ -11,7 +12,7 @@ from catdog_lib import config, models, train
 
 @pytest.fixture
 def runs_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setenv("CATDOG_RUNS_DIR", str(tmp_path / "runs"))
     return tmp_path / "runs"
 
 
@@ -38,39 +39,46 @@ def tiny_data(n=16, batch=8, fail_after=None):
 def test_fit_writes_its_artifacts(runs_dir):
     keras.utils.set_random_seed(0)
     train_ds, val_ds = tiny_data()
-    history = train.fit(models.baseline_convnet(), train_ds, val_ds, epochs=2, run_name="a",
-                        steps_per_epoch=2)
+    history = train.fit(models.baseline_convnet(precision="float32"), train_ds, val_ds, epochs=2,
+                        run_name="a", steps_per_epoch=2)
     run = runs_dir / "a"
-    assert sorted(p.name for p in run.iterdir()) == ["best.keras", "history.json", "last.keras",
+    assert sorted(p.name for p in run.iterdir()) == ["backup", "best.keras", "history.json",
                                                      "log.csv", "run.json"]
     assert json.loads((run / "history.json").read_text()) == history
     assert len(history["val_accuracy"]) == 2 and len(history["seconds"]) == 2
     assert len((run / "log.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
     info = json.loads((run / "run.json").read_text())
-    assert info["profile"] == config.PROFILE and info["tensorflow"] == tf.__version__
+    assert info["profile"] == config.profile()["name"] and info["tensorflow"] == tf.__version__
     assert info["keras"] == keras.__version__ and info["precision"] == "float32"
+    assert info["model"] == "baseline_convnet" and info["seed"] == config.seed()
     assert keras.models.load_model(run / "best.keras").count_params() == 3_453_121
+
+
+def watch(model, **hooks):
+    """Have ``model.fit`` also call these LambdaCallback hooks, to see inside train.fit."""
+    real = model.fit
+    model.fit = lambda *a, **kw: real(*a, **{
+        **kw, "callbacks": kw["callbacks"] + [keras.callbacks.LambdaCallback(**hooks)]})
 
 
 def test_an_interrupted_run_resumes(runs_dir, capsys):
     keras.utils.set_random_seed(0)
-    model = models.baseline_convnet()
+    model, ended = models.baseline_convnet(), []
+    watch(model, on_epoch_end=lambda epoch, logs: ended.append(model.get_weights()))
     crashing, val_ds = tiny_data(fail_after=3)  # dies in the second epoch
     with pytest.raises(Exception, match="power cut"):
         train.fit(model, crashing, val_ds, epochs=3, run_name="r", steps_per_epoch=2)
     saved = json.loads((runs_dir / "r" / "history.json").read_text())
-    assert len(saved["loss"]) == 1
-    after_epoch_1 = keras.models.load_model(runs_dir / "r" / "last.keras").get_weights()
+    assert len(saved["loss"]) == 1 and len(ended) == 1
 
-    fresh = models.baseline_convnet()
-    train._restore(fresh, runs_dir / "r" / "last.keras")
-    for mine, theirs in zip(fresh.get_weights(), after_epoch_1):
-        np.testing.assert_array_equal(mine, theirs)
-
+    resumed, started = models.baseline_convnet(), []
+    watch(resumed, on_epoch_begin=lambda epoch, logs: started.append((epoch, resumed.get_weights())))
     train_ds, val_ds = tiny_data()
-    history = train.fit(models.baseline_convnet(), train_ds, val_ds, epochs=3, run_name="r",
-                        steps_per_epoch=2)
+    history = train.fit(resumed, train_ds, val_ds, epochs=3, run_name="r", steps_per_epoch=2)
     assert "Resuming r after epoch 1 of 3" in capsys.readouterr().out
+    assert [epoch for epoch, _ in started] == [1, 2]  # epoch 1 is not trained again
+    for mine, theirs in zip(started[0][1], ended[0], strict=True):
+        np.testing.assert_array_equal(mine, theirs)  # and it starts where epoch 1 ended
     assert len(history["loss"]) == 3 and history["loss"][0] == saved["loss"][0]
     assert len((runs_dir / "r" / "log.csv").read_text().strip().splitlines()) == 4
 
@@ -85,6 +93,46 @@ def test_a_finished_run_is_restored_not_retrained(runs_dir):
     assert len(history["loss"]) == 1
     for mine, theirs in zip(again.get_weights(), first.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize("change, differs", [
+    ({"seed": "2"}, "seed: saved 1, now 2"),
+    ({"data": "other"}, "dataset: saved"),
+    ({"model": "dropout"}, "model: saved 'baseline_convnet', now 'dropout_convnet'"),
+    ({"precision": "mixed_bfloat16"}, "precision: saved 'float32', now 'mixed_bfloat16'"),
+])
+def test_resuming_a_different_run_is_refused(runs_dir, tmp_path, monkeypatch, change, differs):
+    monkeypatch.setenv("CATDOG_SEED", "1")
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "manifest.csv").write_text("split,class,filename,sha256\n")
+    train_ds, val_ds = tiny_data()
+    train.fit(models.baseline_convnet(precision="float32"), train_ds, val_ds, epochs=1,
+              run_name="toy-run", steps_per_epoch=1, data_dir=tmp_path / "toy")
+    before = (runs_dir / "toy-run" / "run.json").read_text()
+    if "seed" in change:
+        monkeypatch.setenv("CATDOG_SEED", change["seed"])
+    other = tmp_path / "real"
+    other.mkdir()
+    (other / "manifest.csv").write_text("split,class,filename,sha256\ntrain,cats,cat.0.jpg,ab\n")
+    model = (models.dropout_convnet if "model" in change else models.baseline_convnet)(
+        precision=change.get("precision", "float32"))
+    with pytest.raises(train.RunMismatch, match=re.escape(differs)) as refused:
+        train.fit(model, train_ds, val_ds, epochs=2, run_name="toy-run", steps_per_epoch=1,
+                  data_dir=other if "data" in change else tmp_path / "toy")
+    assert "Delete that folder to start over" in str(refused.value)
+    assert (runs_dir / "toy-run" / "run.json").read_text() == before  # written once, kept true
+
+
+def test_a_changed_network_is_refused_before_loading_weights(runs_dir):
+    train_ds, val_ds = tiny_data()
+    train.fit(models.baseline_convnet(), train_ds, val_ds, epochs=1, run_name="net",
+              steps_per_epoch=1)
+    smaller = keras.Sequential([keras.Input((150, 150, 3)), keras.layers.Flatten(),
+                                keras.layers.Dense(1, activation="sigmoid")],
+                               name="baseline_convnet")
+    smaller.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    with pytest.raises(train.RunMismatch, match="architecture: saved"):
+        train.fit(smaller, train_ds, val_ds, epochs=2, run_name="net", steps_per_epoch=1)
 
 
 def test_evaluate_on_a_hand_made_case():
