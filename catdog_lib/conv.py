@@ -141,6 +141,16 @@ def book_network_table(input_size=150, channels=3):
     The receptive field is how many input pixels (along one side) can
     influence one output pixel of a layer: each layer widens it by
     ``(kernel - 1) x (the input-pixel distance between its neighbours)``.
+    A dense unit sees every pixel of the last feature map, so its field is
+    the span their fields cover together. That can be less than the input:
+    pooling rounds down, so the last rows and columns may never count.
+
+    Parameters
+    ----------
+    input_size : int
+        Height (= width) of the input images.
+    channels : int
+        Channels of the input images.
 
     Returns
     -------
@@ -156,6 +166,8 @@ def book_network_table(input_size=150, channels=3):
     [148, 74, 72, 36, 34, 17, 15, 7]
     >>> sum(r["params"] for r in rows)
     3453121
+    >>> [(r["layer"], r["receptive_field"]) for r in rows[-3:]]
+    [('flatten', 46), ('dense_1', 142), ('dense_2', 142)]
     """
     size, depth, field, jump = input_size, channels, 1, 1
     rows = []
@@ -168,11 +180,15 @@ def book_network_table(input_size=150, channels=3):
         rows.append({"layer": name, "shape": (size, size, depth), "params": params,
                      "receptive_field": field})
     flat = size * size * depth
+    # Flatten only lines the pixels up: each of its units still sees one pixel's field.
     rows.append({"layer": "flatten", "shape": (flat,), "params": 0, "receptive_field": field})
+    # The last map's pixels sit `jump` input pixels apart, so their fields together
+    # cover (size - 1) * jump + field pixels: 6 * 16 + 46 = 142 of the book's 150.
+    span = (size - 1) * jump + field
     rows.append({"layer": "dense_1", "shape": (512,), "params": flat * 512 + 512,
-                 "receptive_field": input_size})
+                 "receptive_field": span})
     rows.append({"layer": "dense_2", "shape": (1,), "params": 512 + 1,
-                 "receptive_field": input_size})
+                 "receptive_field": span})
     return rows
 
 
