@@ -55,10 +55,12 @@ def train_once(source, micro_batches):
     runs = tempfile.mkdtemp(prefix="catdog-bench-")
     os.environ["CATDOG_RUNS_DIR"] = runs
     start = time.perf_counter()
-    history = train.fit(models.dropout_convnet(micro_batches=micro_batches),
-                        augment.augment(train_ds, batch_size=batch), val_ds,
-                        epochs=profile["augmented_epochs"], run_name=run_name,
-                        steps_per_epoch=profile["augmented_steps"] * micro_batches)
+    model = models.dropout_convnet(micro_batches=micro_batches)
+    model.fit(augment.augment(train_ds, batch_size=batch).repeat(), validation_data=val_ds,
+              epochs=profile["augmented_epochs"], verbose=config.verbose(), shuffle=False,
+              steps_per_epoch=profile["augmented_steps"] * micro_batches,
+              callbacks=train.run_callbacks(model, run_name, prepared.dest))
+    history = train.saved_history(run_name)
     seconds = time.perf_counter() - start
     shutil.rmtree(runs)
     return {"micro_batches": micro_batches, "batch_size": batch, "fit_seconds": seconds,

@@ -31,7 +31,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def run_one(model_name, seed, prepared):
     # The seed goes to everything that draws at random: the weights, the data
-    # order and the augmentation; train.fit records it in run.json.
+    # order and the augmentation; run_callbacks records it in run.json.
     keras.utils.set_random_seed(seed)
     profile = config.profile()
     batch_size = config.batch_size(model_name)
@@ -44,9 +44,11 @@ def run_one(model_name, seed, prepared):
         train_ds = augment.augment(train_ds, augment.book_augmentation(seed=seed))
     started = time.perf_counter()
     run_name = f"reproduce-{model_name}-seed{seed}"
-    history = train.fit(model, train_ds, val_ds, epochs=epochs, run_name=run_name,
-                        steps_per_epoch=steps, data_dir=prepared.dest, seed=seed)
-    best = keras.models.load_model(config.runs_dir() / run_name / "best.keras")
+    model.fit(train_ds.repeat() if steps else train_ds, validation_data=val_ds, epochs=epochs,
+              steps_per_epoch=steps, verbose=config.verbose(), shuffle=False,
+              callbacks=train.run_callbacks(model, run_name, prepared.dest, seed))
+    history = train.saved_history(run_name)
+    best = train.load_best(run_name)
     last_test = train.evaluate(model, test_ds)
     best_test = train.evaluate(best, test_ds)
     return {
@@ -65,7 +67,7 @@ def run_one(model_name, seed, prepared):
         "wall_seconds_this_call": time.perf_counter() - started,
         "data": f"real photos, {prepared.note}, {prepared.canonical} files byte-identical "
                 "to the Kaggle originals",
-        "info": train.run_info(model, epochs, prepared.dest, seed),
+        "info": train.run_info(model, prepared.dest, seed),
     }
 
 

@@ -27,13 +27,16 @@ def main():
     prepared = data.prepare_small_dataset("toy")
     train_ds, val_ds, test_ds = data.load_datasets(prepared.dest)
     model = models.baseline_convnet()
-    history = train.fit(model, train_ds, val_ds, epochs=args.epochs, run_name="toy-difficulty")
+    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, verbose=config.verbose(),
+              shuffle=False,
+              callbacks=train.run_callbacks(model, "toy-difficulty", prepared.dest))
+    history = train.saved_history("toy-difficulty")
     result = train.evaluate(model, test_ds)
     out = Path(__file__).resolve().parent / "results" / "toy_difficulty.json"
     out.write_text(json.dumps({
         "epochs": args.epochs, "history": history,
         "test_accuracy": result["accuracy"], "test_confusion": result["confusion"].tolist(),
-        "info": train.run_info(model, args.epochs, prepared.dest)}, indent=1) + "\n")
+        "info": train.run_info(model, prepared.dest)}, indent=1) + "\n")
     print(f"val accuracy by epoch: {[round(a, 3) for a in history['val_accuracy']]}; "
           f"test accuracy {result['accuracy']:.3f} -> {out}")
 

@@ -76,7 +76,7 @@ def key_figure(nb):
 
 
 def resumed(nb):
-    """Whether ``train.fit`` resumed an earlier run in this notebook, so its
+    """Whether ``train.run_callbacks`` resumed an earlier run in this notebook, so its
     time is not that of a whole run."""
     return any("Resuming " in o.get("text", "") for cell in nb.cells if cell.cell_type == "code"
                for o in cell.get("outputs", []) if o.output_type == "stream")

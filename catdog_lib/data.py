@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from . import config, toy
@@ -825,6 +826,23 @@ def prepared_dir():
     return default_dest("toy")
 
 
+def ensure_prepared():
+    """The prepared split to train on, made first when there is none yet.
+
+    Notebooks 03 and 04 call it, so they also run in a fresh runtime (Colab)
+    where notebook 02 has not run: it then prepares the data as 02 would
+    (a Kaggle folder, else the download, else the toy set).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    dest = prepared_dir()
+    if not (dest / "manifest.csv").exists():
+        dest = prepare_small_dataset().dest
+    return dest
+
+
 def describe(dest=None):
     """One line saying where the images came from, for every data-dependent output."""
     dest = Path(dest or prepared_dir())
@@ -854,6 +872,85 @@ def print_counts(dest=None):
     for split, per_class in count_images(dest).items():
         for label, n in per_class.items():
             print(f"total {BOOK_WORDS[split]} {label[:-1]} images: {n}")
+
+
+def _number_ranges(numbers):
+    """'0-4, 6-999' for the file numbers 0 to 999 without 5."""
+    runs = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(f"{lo}-{hi}" if hi > lo else str(lo) for lo, hi in runs)
+
+
+def _book_numbers():
+    """The book's file numbers per split, the same for both classes."""
+    numbers, start = {}, 0
+    for split in SPLITS:
+        numbers[split] = set(range(start, start + config.SPLIT_SIZES[split]))
+        start += config.SPLIT_SIZES[split]
+    return numbers
+
+
+def describe_split(dest=None):
+    """Say which Kaggle file numbers each split holds, and whether that is the book's split.
+
+    The split depends on the source: the book's is, per class, train
+    0-999, validation 1000-1499 and test 1500-1999, but Google's
+    ``cats_and_dogs_filtered.zip`` has no 1000-1999, so its validation and
+    test share 2000-2499. This reads what was actually copied.
+
+    Parameters
+    ----------
+    dest : path, optional
+        A prepared split (default: ``prepared_dir()``).
+
+    Returns
+    -------
+    str
+        One line per split with its images per class and their file
+        numbers, then one line saying whether this is the book's split.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``dest`` holds no readable ``manifest.csv`` and ``source.json``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from catdog_lib import data, toy
+    >>> src = toy.make_toy_set(tempfile.mkdtemp(), per_class=8)
+    >>> out = data.prepare_small_dataset(src, tempfile.mkdtemp() + "/small",
+    ...     sizes={"train": 4, "validation": 2, "test": 2})  # doctest: +ELLIPSIS
+    Source: kaggle ...
+    >>> print(data.describe_split(out.dest))
+    train: 4 cats (cat.0-3), 4 dogs (dog.0-3)
+    validation: 2 cats (cat.4-5), 2 dogs (dog.4-5)
+    test: 2 cats (cat.6-7), 2 dogs (dog.6-7)
+    Not the book's split (per class, train 0-999, validation 1000-1499, test 1500-1999).
+    """
+    dest = Path(dest or prepared_dir())
+    rows = _prepared_rows(dest)
+    if rows is None:
+        raise FileNotFoundError(f"{dest / 'manifest.csv'}: no prepared split here")
+    numbers = {(s, c): set() for s in SPLITS for c in config.CLASSES}
+    for row in rows:
+        numbers[row["split"], row["class"]].add(int(KAGGLE_NAME.match(row["filename"]).group(2)))
+    lines = []
+    for split in SPLITS:
+        parts = [f"{len(numbers[split, c]):,} {c} ({c[:-1]}.{_number_ranges(numbers[split, c])})"
+                 for c in config.CLASSES]
+        lines.append(f"{split}: {', '.join(parts)}")
+    book = _book_numbers()
+    book_note = ", ".join(f"{split} {_number_ranges(book[split])}" for split in SPLITS)
+    if all(numbers[split, label] == book[split] for split, label in numbers):
+        lines.append(f"The book's split: per class, {book_note}.")
+    else:
+        lines.append(f"Not the book's split (per class, {book_note}).")
+    return "\n".join(lines)
 
 
 def report(dest=None):
@@ -949,3 +1046,91 @@ def example_photo(label="cats", dest=None):
     folder = Path(dest or prepared_dir()) / "train" / label
     files = sorted(folder.glob("*.jpg")) if folder.is_dir() else []
     return files[0] if files else None
+
+
+# ---------------------------------------------------------------- one new photo
+
+def _as_model_input(pixels):
+    """Resize as ``load_datasets`` does: ``image_dataset_from_directory``'s
+    bilinear ``tf.image.resize`` with no aspect-ratio crop, then round to uint8."""
+    import tensorflow as tf
+
+    resized = tf.image.resize(pixels, config.IMAGE_SIZE, method="bilinear")
+    return tf.cast(tf.round(resized), tf.uint8).numpy()
+
+
+def photo_from_bytes(content, name):
+    """An image file's content as the model's input, checked like a training photo.
+
+    Parameters
+    ----------
+    content : bytes or memoryview
+        The file's content, e.g. ``upload.value[0]["content"]`` of an
+        ``ipywidgets.FileUpload``.
+    name : str
+        Its file name; the extension must match the content.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(150, 150, 3)`` uint8, decoded and resized exactly as
+        ``load_datasets`` decodes and resizes the prepared photos.
+
+    Raises
+    ------
+    BadImage
+        With a message that starts with the file name and says why: more than
+        ``MAX_FILE_BYTES``, or any reason ``check_image`` gives.
+
+    Example
+    -------
+    >>> import io
+    >>> from PIL import Image
+    >>> from catdog_lib import data
+    >>> png = io.BytesIO()
+    >>> Image.new("RGB", (400, 300)).save(png, format="PNG")
+    >>> data.photo_from_bytes(png.getvalue(), "my_cat.png").shape
+    (150, 150, 3)
+    >>> data.photo_from_bytes(b"<html>Not found</html>", "my_cat.jpg")
+    Traceback (most recent call last):
+    ...
+    catdog_lib.data.BadImage: my_cat.jpg: not an image: Pillow cannot identify its format
+    """
+    import tensorflow as tf
+
+    try:
+        _check_size(len(content))  # before bytes() copies it
+        jpeg, _, _ = check_image(bytes(content), name)
+    except BadImage as err:
+        raise BadImage(f"{name}: {err}") from None
+    # check_image's RGB JPEG is what prepare_small_dataset stores, decoded
+    # here by the same call image_dataset_from_directory makes.
+    return _as_model_input(tf.image.decode_image(jpeg, channels=3, expand_animations=False))
+
+
+def photo_from_array(pixels):
+    """An RGB image array as the model's input, resized as ``load_datasets`` does.
+
+    Parameters
+    ----------
+    pixels : array, (H, W, 3)
+        uint8 RGB pixels, e.g. ``skimage.data.chelsea()``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(150, 150, 3)`` uint8.
+
+    Example
+    -------
+    >>> import skimage.data
+    >>> from catdog_lib import data
+    >>> data.photo_from_array(skimage.data.chelsea()).shape
+    (150, 150, 3)
+    """
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        # A float image in [0, 1] would look almost black to the model, silently.
+        raise ValueError(f"expected uint8 RGB pixels of shape (height, width, 3), "
+                         f"got {pixels.dtype} of shape {pixels.shape}")
+    return _as_model_input(pixels)

@@ -201,13 +201,16 @@ def augmented_grid(image, augmentation, n=8, title=None):
 
 
 def _curves(ax, history, metric, colour, label, faded=False):
-    """Training as dots and validation as a line, as in the book."""
-    epochs = range(1, len(history[metric]) + 1)
+    """Training as dots and validation as a line, as in the book, one point per
+    epoch, placed at the weight updates made by then: runs with different
+    epoch lengths (or a short run and a long one) share one axis."""
+    updates = history["updates"]
     alpha = 0.35 if faded else 1.0
-    ax.plot(epochs, history[metric], "o", color=colour, alpha=alpha, markersize=3.5,
+    ax.plot(updates, history[metric], "o", color=colour, alpha=alpha, markersize=3.5,
             label=f"{label}: training")
-    ax.plot(epochs, history["val_" + metric], ".-", color=colour, alpha=alpha,
+    ax.plot(updates, history["val_" + metric], "-", color=colour, alpha=alpha,
             label=f"{label}: validation")
+    ax.set_xlabel("weight updates (one point per epoch)")
 
 
 def history(hist, title="Training and validation", reference=None):
@@ -216,7 +219,7 @@ def history(hist, title="Training and validation", reference=None):
     Parameters
     ----------
     hist : dict
-        From ``train.fit``.
+        From ``train.saved_history``.
     title : str
     reference : dict, optional
         A reference run from ``train.reference_history``; drawn faded behind,
@@ -233,8 +236,10 @@ def history(hist, title="Training and validation", reference=None):
             _curves(ax, reference["history"], metric, "tab:gray",
                     f"reference ({epochs} epochs, real photos)", faded=True)
         _curves(ax, hist, metric, "tab:blue", "this run")
+        if reference:  # a short run is a sliver of the long one: show where it lies
+            ax.axvspan(0, hist["updates"][-1], color="tab:blue", alpha=0.08,
+                       label=f"this run: {hist['updates'][-1]:,} updates")
         ax.set_title(f"{metric}: training (dots) and validation (line)")
-        ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
     # One legend below both plots: inside either it would hide the curves.
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2,
@@ -260,7 +265,6 @@ def compare(histories, metric="accuracy"):
         if hist:
             _curves(ax, hist, metric, colour, label)
     ax.set_title(f"{metric}, run against run: training (dots) and validation (line)")
-    ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     fig.legend(loc="outside right upper", fontsize=8)  # beside the plot, off the curves
     return fig
@@ -291,10 +295,15 @@ def confusion(matrix, title="Test set: true class against predicted class"):
 def misclassified(wrong, title="The most confidently wrong test images"):
     """Images from ``train.evaluate(...)["wrong"]`` with the model's probability.
 
+    When every probability lies within 0.1 of 0.5 the title says so: such a
+    model is unsure of everything, not confidently wrong.
+
     Returns
     -------
     matplotlib.figure.Figure
     """
+    if wrong and all(abs(p_dog - 0.5) < 0.1 for _, _, p_dog in wrong):
+        title = "Misclassified test images: uncertain (P(dog) within 0.1 of 0.5), not confidently wrong"
     fig, axes = _grid(len(wrong), 2.6, 2.8)
     for ax in axes.flat:
         ax.axis("off")

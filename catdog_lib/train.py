@@ -1,18 +1,20 @@
-"""Train, keep a record, resume after an interruption, and evaluate.
+"""Keep a record of training, resume after an interruption, and evaluate.
 
-``fit`` saves everything about a run under ``runs/<run_name>/`` (the folder
-``CATDOG_RUNS_DIR`` names), with Keras' own callbacks where Keras has one:
+The notebooks train with Keras' own ``model.fit``; ``run_callbacks`` gives
+it the callbacks that save everything about a run under ``runs/<run_name>/``
+(the folder ``CATDOG_RUNS_DIR`` names), Keras' own where Keras has one:
 
 - ``run.json``: what the run is (model, precision, data, seed, profile) and
   what ran it (device, library versions), written once when it starts;
-- ``history.json``: loss, accuracy and seconds per epoch, rewritten after every epoch;
+- ``history.json``: loss, accuracy, weight updates and seconds per epoch,
+  rewritten after every epoch;
 - ``log.csv``: the same, from ``CSVLogger``;
 - ``best.keras``: the model with the best validation accuracy so far (``ModelCheckpoint``);
 - ``backup/``: weights and optimizer after the last finished epoch (``BackupAndRestore``).
 
-Calling ``fit`` again with the same ``run_name`` resumes after the last
-finished epoch, but only when it is the same run: a different model,
-precision, dataset, seed or profile stops with a message saying what differs.
+Training again with the same ``run_name`` resumes after the last finished
+epoch, but only when it is the same run: a different model, precision,
+dataset, seed or profile stops with a message saying what differs.
 """
 import hashlib
 import json
@@ -28,6 +30,15 @@ import tensorflow as tf
 from . import config
 
 
+PRECISION_WORDS = {
+    "float32": "32-bit floats throughout",
+    "mixed_bfloat16": "mixed precision: 16-bit bfloat16 arithmetic, faster on this hardware, "
+                      "with 32-bit weights",
+    "mixed_float16": "mixed precision: 16-bit float16 arithmetic, faster on this GPU, with "
+                     "32-bit weights and the loss scaled so small gradients survive",
+}
+
+
 class RunMismatch(Exception):
     """A run folder holds a different run from the one asked for."""
 
@@ -38,6 +49,11 @@ def device_name():
     if not gpus:
         return "CPU"
     return f"GPU ({tf.config.experimental.get_device_details(gpus[0]).get('device_name', gpus[0].name)})"
+
+
+def gpu_available():
+    """Whether TensorFlow sees a GPU (on Colab, one must be attached)."""
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def dataset_id(folder):
@@ -79,9 +95,9 @@ def run_identity(model, data_dir=None, seed=None):
             "profile": config.profile()["name"]}
 
 
-def run_info(model, epochs, data_dir=None, seed=None):
+def run_info(model, data_dir=None, seed=None):
     """``run_identity`` plus what ran it, so a saved result can be explained later."""
-    return {**run_identity(model, data_dir, seed), "epochs": epochs, "device": device_name(),
+    return {**run_identity(model, data_dir, seed), "device": device_name(),
             "python": sys.version.split()[0], "platform": platform.platform(),
             "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
 
@@ -98,8 +114,9 @@ def _check_same_run(run_dir, identity):
 
 
 class _SaveHistory(keras.callbacks.Callback):
-    """Append each finished epoch (and its wall time, as ``seconds``) to
-    history.json, so an interrupted run keeps its curves."""
+    """Append each finished epoch, its wall time (``seconds``) and the weight
+    updates made so far (``updates``) to history.json, so an interrupted run
+    keeps its curves and a short run can be placed on a long one."""
 
     def __init__(self, path, history):
         super().__init__()
@@ -113,31 +130,29 @@ class _SaveHistory(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = {**(logs or {}), "seconds": time.perf_counter() - self.started}
+        # With micro-batches, the optimizer counts updates, not batches.
+        logs = {**(logs or {}), "seconds": time.perf_counter() - self.started,
+                "updates": int(self.model.optimizer.iterations)}
         for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
+            self.history.setdefault(key, []).append(float(value) if key != "updates" else value)
         self.path.write_text(json.dumps(self.history, indent=1))
 
 
-def fit(model, train_ds, val_ds, epochs, run_name, steps_per_epoch=None, validation_steps=None,
-        data_dir=None, seed=None):
-    """Train ``model`` and record the run; resume if it was interrupted.
+def run_callbacks(model, run_name, data_dir=None, seed=None):
+    """The callbacks that record a run and resume it: pass them to ``model.fit``.
+
+    Checks that ``runs/<run_name>/`` holds this run or none (see the module
+    docstring), writes ``run.json`` for a new run, and says whether training
+    resumes.
 
     Parameters
     ----------
     model : keras.Model
-        A compiled model, e.g. ``models.baseline_convnet()``.
-    train_ds, val_ds : tf.data.Dataset
-    epochs : int
-        Total epochs; a resumed run trains only the missing ones.
+        The compiled model about to be trained.
     run_name : str
         The folder under ``CATDOG_RUNS_DIR`` (default ``runs/``).
-    steps_per_epoch : int, optional
-        Batches per epoch; the training set is repeated to supply them.
-    validation_steps : int, optional
-        Validation batches per epoch (default: all of them).
     data_dir : path, optional
-        The prepared split the datasets come from, recorded in the run's
+        The prepared split the training data come from, recorded in the run's
         identity (default ``data.prepared_dir()``, where ``load_datasets``
         reads by default).
     seed : int, optional
@@ -146,8 +161,10 @@ def fit(model, train_ds, val_ds, epochs, run_name, steps_per_epoch=None, validat
 
     Returns
     -------
-    dict
-        The whole history, ``{"loss": [...], "accuracy": [...], "val_loss": ...}``.
+    list of keras.callbacks.Callback
+        ``CSVLogger``, ``ModelCheckpoint`` (best.keras), the history writer
+        and ``BackupAndRestore``, in that order. ``saved_history(run_name)``
+        then gives the whole history, resumed epochs included.
 
     Raises
     ------
@@ -157,9 +174,10 @@ def fit(model, train_ds, val_ds, epochs, run_name, steps_per_epoch=None, validat
 
     Example
     -------
-    >>> from catdog_lib import data, models, train
-    >>> history = train.fit(models.baseline_convnet(), *data.load_datasets()[:2],
-    ...                     epochs=1, run_name="example")  # doctest: +SKIP
+    >>> from catdog_lib import models, train
+    >>> model = models.baseline_convnet()
+    >>> model.fit(train_ds, validation_data=val_ds, epochs=3,
+    ...           callbacks=train.run_callbacks(model, "example"))  # doctest: +SKIP
     """
     from . import data
 
@@ -171,29 +189,31 @@ def fit(model, train_ds, val_ds, epochs, run_name, steps_per_epoch=None, validat
         _check_same_run(run_dir, identity)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "run.json").write_text(json.dumps(run_info(model, epochs, data_dir, seed), indent=1))
+        (run_dir / "run.json").write_text(json.dumps(run_info(model, data_dir, seed), indent=1))
     history = json.loads(history_path.read_text()) if backup.exists() and history_path.exists() \
         else {}
     done = len(history.get("loss", []))
     if done:
-        print(f"Resuming {run_name} after epoch {done} of {epochs} "
+        print(f"Resuming {run_name} after epoch {done} "
               f"(delete {config.display_path(run_dir)} to start over).")
-    print(f"Training on {device_name()} with precision {identity['precision']}, "
-          f"profile {identity['profile']}, {epochs} epochs.")
-    if steps_per_epoch:
-        train_ds = train_ds.repeat()
+    print(f"Training on {device_name()} with precision {identity['precision']} "
+          f"({PRECISION_WORDS[identity['precision']]}), profile {identity['profile']}.")
     best = keras.callbacks.ModelCheckpoint(run_dir / "best.keras", monitor="val_accuracy",
                                            save_best_only=True)
     if done:  # so a worse first epoch after resuming does not replace the best model
         best.best = max(history["val_accuracy"])
-    callbacks = [keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=done > 0), best,
-                 _SaveHistory(history_path, history),
-                 keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)]
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs,
-              steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-              callbacks=callbacks, shuffle=False,  # load_datasets already shuffles
-              verbose=2 if config.unattended() else 1)
-    return history
+    # The history writer comes before the backup, so a run killed between the
+    # two has at most one epoch too many in history.json, which it trims.
+    return [keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=done > 0), best,
+            _SaveHistory(history_path, history),
+            keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)]
+
+
+def load_best(run_name):
+    """The best-validation model a run saved (``best.keras``), to predict with."""
+    # compile=False: only predictions are needed, and a mixed_float16
+    # model's optimizer state would not load into a plain one.
+    return keras.models.load_model(config.runs_dir() / run_name / "best.keras", compile=False)
 
 
 def evaluate(model, test_ds, n_wrong=8):
@@ -257,7 +277,96 @@ def reference_history(name):
     -------
     dict or None
         ``{"history": {...}, "test": {...}, "info": {...}}``, or None when
-        no reference run of that name has been committed.
+        no reference run of that name has been committed. Its history holds
+        ``updates``, the weight updates made by the end of each epoch, as a
+        history from ``run_callbacks`` does.
+
+    Example
+    -------
+    >>> from catdog_lib import train
+    >>> train.reference_history("baseline")["history"]["updates"][:3]
+    [100, 200, 300]
     """
     path = config.REFERENCE_DIR / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    run = json.loads(path.read_text())
+    per_epoch = run["images_per_epoch"] // run["batch_size"]
+    run["history"]["updates"] = [per_epoch * (i + 1) for i in range(len(run["history"]["loss"]))]
+    return run
+
+
+def in_context(accuracy, history, reference):
+    """One sentence that puts a test accuracy in context: how far from chance,
+    and where this run stands on the reference run's curve, in weight updates.
+
+    Parameters
+    ----------
+    accuracy : float
+        The test accuracy of this run.
+    history : dict
+        This run's history, from ``saved_history``.
+    reference : dict
+        The matching reference run, from ``reference_history``.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> from catdog_lib import train
+    >>> print(train.in_context(0.5, {"updates": [3]}, train.reference_history("baseline")))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Test accuracy 0.500: chance level (0.50), so the model has not yet learned to tell cats
+    from dogs. This run made 3 weight updates; the reference run (the book's recipe on the
+    real photos) had made 100 by the end of its first epoch, where its validation accuracy
+    was 0.52, and peaked at 0.74 after 2,500 (its best checkpoint scored 0.73 on the test
+    set).
+    """
+    updates = history["updates"][-1]
+    ref = reference["history"]
+    gap = accuracy - 0.5
+    if abs(gap) < 0.05:
+        verdict = "chance level (0.50), so the model has not yet learned to tell cats from dogs"
+    else:
+        verdict = f"{abs(gap) * 100:.0f} points {'above' if gap > 0 else 'below'} chance (0.50)"
+    passed = [i for i, u in enumerate(ref["updates"]) if u <= updates]
+    if passed:
+        where = (f"after as many, the reference run (the book's recipe on the real photos) "
+                 f"stood at {ref['val_accuracy'][passed[-1]]:.2f} validation accuracy")
+    else:
+        where = (f"the reference run (the book's recipe on the real photos) had made "
+                 f"{ref['updates'][0]:,} by the end of its first epoch, where its validation "
+                 f"accuracy was {ref['val_accuracy'][0]:.2f}")
+    peak = ref["val_accuracy"].index(max(ref["val_accuracy"]))
+    return (f"Test accuracy {accuracy:.3f}: {verdict}. This run made {updates:,} weight "
+            f"updates; {where}, and peaked at {ref['val_accuracy'][peak]:.2f} after "
+            f"{ref['updates'][peak]:,} (its best checkpoint scored "
+            f"{reference['test']['best_val_model']['accuracy']:.2f} on the test set).")
+
+
+def p_dog(model, image):
+    """The model's probability that one image shows a dog.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A cats-vs-dogs model whose one output is P(dog), as ``models.baseline_convnet``.
+    image : array, (150, 150, 3)
+        uint8 pixels, e.g. from ``data.photo_from_bytes`` or ``data.photo_from_array``.
+
+    Returns
+    -------
+    float
+        Between 0 (surely a cat) and 1 (surely a dog).
+
+    Example
+    -------
+    >>> import skimage.data
+    >>> from catdog_lib import data, models, train
+    >>> photo = data.photo_from_array(skimage.data.chelsea())
+    >>> 0 <= train.p_dog(models.baseline_convnet(), photo) <= 1
+    True
+    """
+    return float(model.predict_on_batch(np.asarray(image)[None])[0, 0])

@@ -7,9 +7,11 @@ widgets, so they show the snapshot instead of an empty box.
 import base64
 
 import ipywidgets as w
+import matplotlib.pyplot as plt
 import numpy as np
+import skimage.data
 
-from . import augment, conv, plots
+from . import augment, conv, data, plots, train
 
 
 class Explorer(w.VBox):
@@ -118,3 +120,74 @@ def augmentation_explorer(image, n=6, seed=0):
     redraw()
     return Explorer([w.HBox([w.VBox(list(sliders.values())), w.VBox([flip, again])]), picture],
                     picture.value)
+
+
+def _verdict(p):
+    """What a P(dog) says: near one half the model cannot tell."""
+    if 0.4 < p < 0.6:
+        return "unsure"
+    return "dog" if p >= 0.6 else "cat"
+
+
+def _photo_figure(photo, caption):
+    fig, ax = plt.subplots(figsize=(3.6, 4))
+    ax.imshow(photo)
+    ax.set_title(caption, fontsize=9)
+    ax.set_xlabel("what the model sees: 150x150 pixels", fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def photo_predictor(model, image=None, title="a photo the model never saw"):
+    """Show a photo with the model's P(dog), and let a student upload their own.
+
+    An upload is checked like a training photo; a file that cannot be used
+    (not an image, too large, a broken file) is named with the reason,
+    below the button.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A trained cats-vs-dogs model, e.g. the best model of notebook 03.
+    image : array, (H, W, 3), optional
+        uint8 RGB pixels shown first (default: ``skimage.data.chelsea()``,
+        a cat photo that ships with scikit-image).
+    title : str
+        What the first photo is called above its P(dog).
+
+    Returns
+    -------
+    Explorer
+        The snapshot shows the first photo and its P(dog).
+
+    Example
+    -------
+    >>> from catdog_lib import models, widgets
+    >>> explorer = widgets.photo_predictor(models.baseline_convnet())
+    >>> explorer.children[1].value  # doctest: +ELLIPSIS
+    'a photo the model never saw: P(dog) = ..., verdict: ...'
+    """
+    upload = w.FileUpload(accept="image/*", multiple=False, description="your photo")
+    message = w.Label()
+    picture = w.Image(format="png")
+
+    def show(photo, name):
+        p = round(train.p_dog(model, photo), 2)  # the verdict must agree with what is shown
+        result = f"P(dog) = {p:.2f}, verdict: {_verdict(p)}"
+        message.value = f"{name}: {result}"
+        picture.value = plots.to_png(_photo_figure(photo, f"{name}\n{result}"))
+
+    def on_upload(change):
+        if not change["new"]:  # the value was cleared
+            return
+        file = change["new"][0]
+        try:
+            show(data.photo_from_bytes(file["content"], file["name"]), file["name"])
+        except data.BadImage as err:
+            message.value = f"Cannot use this file. {err}"
+
+    show(data.photo_from_array(skimage.data.chelsea() if image is None else image), title)
+    upload.observe(on_upload, "value")
+    return Explorer([upload, message, picture], picture.value)

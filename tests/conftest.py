@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from catdog_lib import toy  # first: TensorFlow's start-up lines are caught there
+from catdog_lib import toy, train  # first: TensorFlow's start-up lines are caught there
 
 import keras  # noqa: E402
 from tensorflow.python.framework.config import is_op_determinism_enabled  # noqa: E402  (no public getter)
@@ -61,3 +61,12 @@ def data_root(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("CATDOG_DATA_DIR", str(root))
     return root
+
+
+def fit(model, train_ds, val_ds, epochs, run_name, steps_per_epoch=None, callbacks=(), **where):
+    """Train as the notebooks do: ``model.fit`` with ``train.run_callbacks``
+    (``where``: its ``data_dir`` and ``seed``); returns the saved history."""
+    model.fit(train_ds.repeat() if steps_per_epoch else train_ds, validation_data=val_ds,
+              epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
+              callbacks=train.run_callbacks(model, run_name, **where) + list(callbacks))
+    return train.saved_history(run_name)

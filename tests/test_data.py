@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog_lib import data
+from catdog_lib import data, toy
 from conftest import ODD_IMAGES, REAL_TRAIN, SMALL_SIZES, tree_hashes
 
 
@@ -251,3 +251,96 @@ def test_odd_real_images(tmp_path):
         assert (width, height) == size
     with pytest.raises(data.BadImage, match="WEBP but the extension says .png"):
         data.check_image((ODD_IMAGES / "Cat1035.png").read_bytes(), "Cat1035.png")
+
+
+# ------------------------------------------------------------- describe_split
+
+BOOK_NOTE = "per class, train 0-999, validation 1000-1499, test 1500-1999"
+
+
+def test_describe_split_names_the_copied_file_numbers(kaggle_dir, tmp_path):
+    prepare(kaggle_dir, tmp_path / "small")
+    assert data.describe_split(tmp_path / "small").splitlines() == [
+        "train: 6 cats (cat.0-5), 6 dogs (dog.0-5)",
+        "validation: 3 cats (cat.6-8), 3 dogs (dog.6-8)",
+        "test: 3 cats (cat.9-11), 3 dogs (dog.9-11)",
+        f"Not the book's split ({BOOK_NOTE}).",
+    ]
+
+
+def test_describe_split_of_a_smaller_source(kaggle_dir, tmp_path):
+    # Like Google's filtered zip, which has no cat/dog 1000-1999: here no 6-7.
+    for name in ("cat.6.jpg", "cat.7.jpg", "dog.6.jpg", "dog.7.jpg"):
+        (kaggle_dir / name).unlink()
+    (kaggle_dir / "cat.3.jpg").write_bytes(b"")  # a rejected file leaves a gap
+    prepare(kaggle_dir, tmp_path / "small")
+    assert data.describe_split(tmp_path / "small").splitlines() == [
+        "train: 5 cats (cat.0-2, 4-5), 6 dogs (dog.0-5)",
+        "validation: 2 cats (cat.8-9), 2 dogs (dog.8-9)",
+        "test: 2 cats (cat.10-11), 2 dogs (dog.10-11)",
+        f"Not the book's split ({BOOK_NOTE}).",
+    ]
+
+
+def test_describe_split_recognises_the_books_split(tmp_path):
+    # Only the manifest is read, so one written by hand stands in for 4,000 photos.
+    (tmp_path / "source.json").write_text('{"source": "kaggle"}')
+    with open(tmp_path / "manifest.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["split", "class", "filename", "sha256"])
+        for n in range(2000):
+            split = "train" if n < 1000 else "validation" if n < 1500 else "test"
+            writer.writerows([[split, "cats", f"cat.{n}.jpg", "x"], [split, "dogs", f"dog.{n}.jpg", "y"]])
+    assert data.describe_split(tmp_path).splitlines() == [
+        "train: 1,000 cats (cat.0-999), 1,000 dogs (dog.0-999)",
+        "validation: 500 cats (cat.1000-1499), 500 dogs (dog.1000-1499)",
+        "test: 500 cats (cat.1500-1999), 500 dogs (dog.1500-1999)",
+        f"The book's split: {BOOK_NOTE}.",
+    ]
+    with pytest.raises(FileNotFoundError, match="no prepared split"):
+        data.describe_split(tmp_path / "elsewhere")
+
+
+# ------------------------------------------------------------- one new photo
+
+@pytest.mark.parametrize("mode, fmt, name", [
+    ("RGB", "JPEG", "my_dog.jpg"),
+    ("RGBA", "PNG", "my_dog.png"),
+    ("CMYK", "JPEG", "my_dog.JPG"),
+])
+def test_an_uploaded_photo_becomes_the_models_input(mode, fmt, name):
+    content = memoryview(image_bytes(mode, size=(320, 200), fmt=fmt))  # as FileUpload gives it
+    photo = data.photo_from_bytes(content, name)
+    assert photo.shape == (150, 150, 3) and photo.dtype == np.uint8
+
+
+@pytest.mark.parametrize("make, name, reason", [
+    (lambda: b"", "my_cat.jpg", "my_cat.jpg: empty file"),
+    (lambda: b"Dear diary, today I saw a cat.", "my_cat.txt", "my_cat.txt: not an image"),
+    (lambda: image_bytes("1", size=(8001, 8001), fmt="PNG"), "my_cat.png",
+     "my_cat.png: 8001x8001 pixels, more than the limit of 64,000,000"),
+    (lambda: bytes(data.MAX_FILE_BYTES + 1), "my_cat.jpg",
+     "my_cat.jpg: 67,108,865 bytes, more than the limit"),
+], ids=["empty", "text", "too many pixels", "too many bytes"])
+def test_a_bad_upload_is_named_with_the_reason(make, name, reason):
+    with pytest.raises(data.BadImage, match=reason):
+        data.photo_from_bytes(make(), name)
+
+
+def test_an_uploaded_photo_is_resized_as_the_training_photos(tmp_path):
+    src = toy.make_toy_set(tmp_path / "src", per_class=8, workers=1)
+    data.prepare_small_dataset(src, tmp_path / "small",
+                               sizes={"train": 4, "validation": 2, "test": 2})
+    first = sorted((tmp_path / "small" / "test" / "cats").glob("*.jpg"))[0]
+    _, _, test = data.load_datasets(tmp_path / "small", batch_size=1)
+    loaded = next(iter(test))[0][0].numpy()
+    photo = data.photo_from_bytes(first.read_bytes(), first.name)
+    assert Image.open(first).size != (150, 150)  # so the resizing is compared
+    assert np.abs(photo.astype(int) - loaded).max() <= 1
+
+
+def test_an_array_becomes_the_models_input():
+    pixels = np.random.default_rng(0).integers(0, 256, (90, 240, 3), dtype=np.uint8)
+    assert data.photo_from_array(pixels).shape == (150, 150, 3)
+    with pytest.raises(ValueError, match="uint8 RGB pixels"):
+        data.photo_from_array(pixels / 255)

@@ -1,12 +1,15 @@
 """Committed notebooks are clean, and the runner reports failures."""
+import contextlib
+import io
 import json
 import os
 import re
 
+import keras
 import nbformat
 import pytest
 
-from catdog_lib import cli, config
+from catdog_lib import cli, config, models
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -185,3 +188,35 @@ def test_relative_paths_start_at_the_project_root_inside_the_kernel(tmp_path, mo
     assert error is None
     assert nb.cells[0].outputs[0].text.split() == [str(REPO / "elsewhere" / "data"), "1"]
     assert "CATDOG_UNATTENDED" not in os.environ  # set for the kernel only
+
+
+def layer_facts(layer):
+    """What a layer is, apart from its automatic name."""
+    config = {k: v for k, v in layer.get_config().items() if k != "name"}
+    return type(layer).__name__, tuple(layer.output.shape), layer.count_params(), config
+
+
+@pytest.mark.parametrize("name, package_model", [
+    ("03_baseline_convnet.ipynb", lambda: models.baseline_convnet(precision="float32")),
+    ("04_augmentation_and_dropout.ipynb",
+     lambda: models.dropout_convnet(micro_batches=config.MICRO_BATCHES, precision="float32")),
+])
+def test_the_notebooks_network_is_the_packages(name, package_model):
+    # The benchmarks train catdog_lib.models' networks and the notebooks show
+    # their own: this keeps the two the same network, compiled the same way.
+    cells = nbformat.read(REPO / "notebooks" / name, as_version=4).cells
+    source = "\n".join(c.source for c in cells
+                       if {"book-network", "book-compile"} & set(c.metadata.get("tags", [])))
+    namespace = {"keras": keras, "layers": keras.layers, "models": models,
+                 "PRECISION": "float32", "MICRO_BATCHES": config.MICRO_BATCHES}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(source, namespace)
+    notebook, package = namespace["model"], package_model()
+    assert notebook.count_params() == package.count_params() == 3_453_121
+    assert notebook.name == package.name
+    assert [layer_facts(layer) for layer in notebook.layers] == \
+        [layer_facts(layer) for layer in package.layers]
+    compiled = [m.get_compile_config() for m in (notebook, package)]
+    for c in compiled:
+        del c["optimizer"]["config"]["name"]  # automatic, like the layers'
+    assert compiled[0] == compiled[1]

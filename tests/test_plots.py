@@ -1,12 +1,13 @@
 """The training-curve figures draw what they say they draw."""
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
 from catdog_lib import plots, train  # noqa: E402
 
 RUN = {"accuracy": [0.5, 0.6, 0.7], "val_accuracy": [0.5, 0.55, 0.6],
-       "loss": [0.7, 0.6, 0.5], "val_loss": [0.7, 0.68, 0.66]}
+       "loss": [0.7, 0.6, 0.5], "val_loss": [0.7, 0.68, 0.66], "updates": [63, 126, 189]}
 
 
 def test_compare_draws_training_and_validation_of_each_run_and_skips_missing_ones():
@@ -24,6 +25,8 @@ def test_history_draws_the_reference_faded_behind_the_run():
     for ax, metric in zip(fig.axes, ("accuracy", "loss")):
         reference, run = ax.get_lines()[:2], ax.get_lines()[2:]
         assert [len(line.get_xdata()) for line in reference] == [30, 30]
+        assert list(reference[0].get_xdata())[-1] == 3000  # 30 epochs of 100 updates
+        assert list(run[0].get_xdata()) == RUN["updates"]  # both on the axis of weight updates
         assert all(line.get_alpha() < 1 for line in reference)
         assert list(run[0].get_ydata()) == RUN[metric]
         assert list(run[1].get_ydata()) == RUN["val_" + metric]
@@ -40,3 +43,11 @@ def test_no_legend_covers_a_plot():
         for legend in legends:
             box = legend.get_window_extent(renderer)
             assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)
+
+
+def test_the_error_grid_says_when_the_model_is_only_unsure():
+    image = np.zeros((8, 8, 3), "uint8")
+    unsure = plots.misclassified([(image, 1, 0.45), (image, 0, 0.55)])
+    assert "uncertain" in unsure._suptitle.get_text()
+    confident = plots.misclassified([(image, 1, 0.05), (image, 0, 0.55)])
+    assert confident._suptitle.get_text() == "The most confidently wrong test images"

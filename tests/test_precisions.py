@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from catdog_lib import augment, cli, config, data, models, train
-from conftest import REPO, SMALL_SIZES
+from conftest import REPO, SMALL_SIZES, fit
 
 PRECISIONS = ["float32", "mixed_bfloat16", "mixed_float16"]
 
@@ -44,7 +44,7 @@ def test_train_evaluate_reload_and_resume(forced, kaggle_dir, tmp_path, capsys):
 
     baseline = models.baseline_convnet()
     assert baseline.dtype_policy.name == baseline.get_layer("conv2d_1").dtype_policy.name == forced
-    history = train.fit(baseline, train_ds, val_ds, epochs=1, run_name="baseline",
+    history = fit(baseline, train_ds, val_ds, epochs=1, run_name="baseline",
                         steps_per_epoch=2, data_dir=prepared.dest)
     assert np.isfinite(history["loss"]).all()
 
@@ -56,17 +56,18 @@ def test_train_evaluate_reload_and_resume(forced, kaggle_dir, tmp_path, capsys):
     assert images.dtype == tf.float32  # the data stay float32; only the network is not
 
     with pytest.raises(Exception, match="power cut"):
-        train.fit(model, crash_after(augmented, 5), val_ds, epochs=3, run_name="augmented",
+        fit(model, crash_after(augmented, 5), val_ds, epochs=3, run_name="augmented",
                   steps_per_epoch=4, data_dir=prepared.dest)
     resumed = models.dropout_convnet(micro_batches=2)
-    history = train.fit(resumed, augmented, val_ds, epochs=3, run_name="augmented",
+    history = fit(resumed, augmented, val_ds, epochs=3, run_name="augmented",
                         steps_per_epoch=4, data_dir=prepared.dest)
-    assert "Resuming augmented after epoch 1 of 3" in capsys.readouterr().out
+    assert "Resuming augmented after epoch 1 (delete" in capsys.readouterr().out
     assert len(history["loss"]) == 3 and np.isfinite(history["loss"]).all()
+    assert history["updates"] == [2, 4, 6]  # 4 micro-batches of 4 make 2 updates an epoch
 
     run = config.runs_dir() / "augmented"
     assert json.loads((run / "run.json").read_text())["precision"] == forced
-    best = keras.models.load_model(run / "best.keras", compile=False)  # to predict only
+    best = train.load_best("augmented")
     assert best.get_layer("dense_1").dtype_policy.name == forced
     result, reloaded = train.evaluate(resumed, test_ds), train.evaluate(best, test_ds)
     assert 0 <= result["accuracy"] <= 1 and np.isfinite(reloaded["loss"])

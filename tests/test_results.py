@@ -53,7 +53,11 @@ def test_notebook_prose_quotes_the_committed_runs():
                   f"with accuracy {base['val_accuracy'][low]:.3f})",
                   f"risen to {base['val_loss'][best]:.3f} by epoch {best + 1}",
                   "training accuracy was {}, against {} with batches of 20".format(
-                      *(train_range(f"baseline{kind}") for kind in ("_batch32", "")))):
+                      *(train_range(f"baseline{kind}") for kind in ("_batch32", ""))),
+                  "the reference first passed 0.65 after {} updates (epoch {})".format(
+                      *next((u, i + 1) for i, (u, v) in enumerate(zip(base["updates"],
+                                                                       base["val_accuracy"]))
+                            if v >= 0.65))):
         assert quote in prose03
 
     seed2 = next(run for run in load("augmented") if run["seed"] == 2)

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from catdog_lib import config, models, train
+from conftest import fit
 
 
 @pytest.fixture
@@ -36,16 +37,17 @@ def tiny_data(n=16, batch=8, fail_after=None):
     return train_ds, val_ds
 
 
-def test_fit_writes_its_artifacts(runs_dir):
+def test_a_run_writes_its_artifacts(runs_dir):
     keras.utils.set_random_seed(0)
     train_ds, val_ds = tiny_data()
-    history = train.fit(models.baseline_convnet(precision="float32"), train_ds, val_ds, epochs=2,
+    history = fit(models.baseline_convnet(precision="float32"), train_ds, val_ds, epochs=2,
                         run_name="a", steps_per_epoch=2)
     run = runs_dir / "a"
     assert sorted(p.name for p in run.iterdir()) == ["backup", "best.keras", "history.json",
                                                      "log.csv", "run.json"]
     assert json.loads((run / "history.json").read_text()) == history
     assert len(history["val_accuracy"]) == 2 and len(history["seconds"]) == 2
+    assert history["updates"] == [2, 4]
     assert len((run / "log.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
     info = json.loads((run / "run.json").read_text())
     assert info["profile"] == config.profile()["name"] and info["tensorflow"] == tf.__version__
@@ -54,32 +56,29 @@ def test_fit_writes_its_artifacts(runs_dir):
     assert keras.models.load_model(run / "best.keras").count_params() == 3_453_121
 
 
-def watch(model, **hooks):
-    """Have ``model.fit`` also call these LambdaCallback hooks, to see inside train.fit."""
-    real = model.fit
-    model.fit = lambda *a, **kw: real(*a, **{
-        **kw, "callbacks": kw["callbacks"] + [keras.callbacks.LambdaCallback(**hooks)]})
-
-
 def test_an_interrupted_run_resumes(runs_dir, capsys):
     keras.utils.set_random_seed(0)
     model, ended = models.baseline_convnet(), []
-    watch(model, on_epoch_end=lambda epoch, logs: ended.append(model.get_weights()))
+    watch = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: ended.append(model.get_weights()))
     crashing, val_ds = tiny_data(fail_after=3)  # dies in the second epoch
     with pytest.raises(Exception, match="power cut"):
-        train.fit(model, crashing, val_ds, epochs=3, run_name="r", steps_per_epoch=2)
+        fit(model, crashing, val_ds, epochs=3, run_name="r", steps_per_epoch=2, callbacks=[watch])
     saved = json.loads((runs_dir / "r" / "history.json").read_text())
     assert len(saved["loss"]) == 1 and len(ended) == 1
 
     resumed, started = models.baseline_convnet(), []
-    watch(resumed, on_epoch_begin=lambda epoch, logs: started.append((epoch, resumed.get_weights())))
+    watch = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: started.append((epoch, resumed.get_weights())))
     train_ds, val_ds = tiny_data()
-    history = train.fit(resumed, train_ds, val_ds, epochs=3, run_name="r", steps_per_epoch=2)
-    assert "Resuming r after epoch 1 of 3" in capsys.readouterr().out
+    history = fit(resumed, train_ds, val_ds, epochs=3, run_name="r", steps_per_epoch=2,
+                  callbacks=[watch])
+    assert "Resuming r after epoch 1 (delete" in capsys.readouterr().out
     assert [epoch for epoch, _ in started] == [1, 2]  # epoch 1 is not trained again
     for mine, theirs in zip(started[0][1], ended[0], strict=True):
         np.testing.assert_array_equal(mine, theirs)  # and it starts where epoch 1 ended
     assert len(history["loss"]) == 3 and history["loss"][0] == saved["loss"][0]
+    assert history["updates"] == [2, 4, 6]  # the optimizer's count went on where it stopped
     assert len((runs_dir / "r" / "log.csv").read_text().strip().splitlines()) == 4
 
 
@@ -87,9 +86,9 @@ def test_a_finished_run_is_restored_not_retrained(runs_dir):
     keras.utils.set_random_seed(0)
     train_ds, val_ds = tiny_data()
     first = models.baseline_convnet()
-    train.fit(first, train_ds, val_ds, epochs=1, run_name="done", steps_per_epoch=1)
+    fit(first, train_ds, val_ds, epochs=1, run_name="done", steps_per_epoch=1)
     again = models.baseline_convnet()
-    history = train.fit(again, train_ds, val_ds, epochs=1, run_name="done", steps_per_epoch=1)
+    history = fit(again, train_ds, val_ds, epochs=1, run_name="done", steps_per_epoch=1)
     assert len(history["loss"]) == 1
     for mine, theirs in zip(again.get_weights(), first.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
@@ -106,7 +105,7 @@ def test_resuming_a_different_run_is_refused(runs_dir, tmp_path, monkeypatch, ch
     (tmp_path / "toy").mkdir()
     (tmp_path / "toy" / "manifest.csv").write_text("split,class,filename,sha256\n")
     train_ds, val_ds = tiny_data()
-    train.fit(models.baseline_convnet(precision="float32"), train_ds, val_ds, epochs=1,
+    fit(models.baseline_convnet(precision="float32"), train_ds, val_ds, epochs=1,
               run_name="toy-run", steps_per_epoch=1, data_dir=tmp_path / "toy")
     before = (runs_dir / "toy-run" / "run.json").read_text()
     if "seed" in change:
@@ -117,7 +116,7 @@ def test_resuming_a_different_run_is_refused(runs_dir, tmp_path, monkeypatch, ch
     model = (models.dropout_convnet if "model" in change else models.baseline_convnet)(
         precision=change.get("precision", "float32"))
     with pytest.raises(train.RunMismatch, match=re.escape(differs)) as refused:
-        train.fit(model, train_ds, val_ds, epochs=2, run_name="toy-run", steps_per_epoch=1,
+        fit(model, train_ds, val_ds, epochs=2, run_name="toy-run", steps_per_epoch=1,
                   data_dir=other if "data" in change else tmp_path / "toy")
     assert "Delete that folder to start over" in str(refused.value)
     assert (runs_dir / "toy-run" / "run.json").read_text() == before  # written once, kept true
@@ -125,14 +124,31 @@ def test_resuming_a_different_run_is_refused(runs_dir, tmp_path, monkeypatch, ch
 
 def test_a_changed_network_is_refused_before_loading_weights(runs_dir):
     train_ds, val_ds = tiny_data()
-    train.fit(models.baseline_convnet(), train_ds, val_ds, epochs=1, run_name="net",
+    fit(models.baseline_convnet(), train_ds, val_ds, epochs=1, run_name="net",
               steps_per_epoch=1)
     smaller = keras.Sequential([keras.Input((150, 150, 3)), keras.layers.Flatten(),
                                 keras.layers.Dense(1, activation="sigmoid")],
                                name="baseline_convnet")
     smaller.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
     with pytest.raises(train.RunMismatch, match="architecture: saved"):
-        train.fit(smaller, train_ds, val_ds, epochs=2, run_name="net", steps_per_epoch=1)
+        fit(smaller, train_ds, val_ds, epochs=2, run_name="net", steps_per_epoch=1)
+
+
+def test_in_context_tells_a_chance_level_run_from_a_good_one():
+    reference = train.reference_history("baseline")
+    chance = train.in_context(0.503, {"updates": [3]}, reference)
+    assert chance.startswith("Test accuracy 0.503: chance level (0.50)")
+    assert "had made 100 by the end of its first epoch" in chance
+    good = train.in_context(0.74, {"updates": [100, 200, 300]}, reference)
+    assert good.startswith("Test accuracy 0.740: 24 points above chance (0.50).")
+    # After 300 updates the reference had finished its third epoch.
+    val_3 = reference["history"]["val_accuracy"][2]
+    assert f"after as many, the reference run (the book's recipe on the real photos) stood at " \
+        f"{val_3:.2f} validation accuracy" in good
+    val = reference["history"]["val_accuracy"]
+    assert good.endswith(f"peaked at {max(val):.2f} after {100 * (val.index(max(val)) + 1):,} "
+                         f"(its best checkpoint scored "
+                         f"{reference['test']['best_val_model']['accuracy']:.2f} on the test set).")
 
 
 def test_evaluate_on_a_hand_made_case():

@@ -1,7 +1,13 @@
 """The explorers react to their controls, and carry a static snapshot."""
-import numpy as np
+import datetime
+import io
 
-from catdog_lib import widgets
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from catdog_lib import data, models, train, widgets
 
 
 def test_conv_explorer_redraws_on_kernel_stride_and_padding():
@@ -43,3 +49,58 @@ def test_augmentation_explorer_reacts_to_each_slider():
     before = picture.value
     again.click()
     assert picture.value != before
+
+
+def upload_value(content, name, kind):
+    """What ipywidgets 8 puts in ``FileUpload.value`` after one file is chosen."""
+    return ({"name": name, "type": kind, "size": len(content), "content": memoryview(content),
+             "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+
+
+def png_of(colour, size=(220, 160)):
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return models.baseline_convnet(precision="float32")
+
+
+def test_p_dog_agrees_with_predict(model):
+    photo = data.photo_from_array(skimage.data.chelsea())
+    expected = model.predict(photo[None], verbose=0)[0, 0]
+    assert isinstance(train.p_dog(model, photo), float)
+    assert train.p_dog(model, photo) == pytest.approx(expected, abs=1e-6)
+
+
+def test_photo_predictor_shows_chelsea_then_an_upload_or_the_reason(model):
+    explorer = widgets.photo_predictor(model)
+    upload, message, picture = explorer.children
+    p = train.p_dog(model, data.photo_from_array(skimage.data.chelsea()))
+    assert message.value.startswith(f"a photo the model never saw: P(dog) = {p:.2f}, verdict: ")
+    assert explorer._repr_mimebundle_()["image/png"].startswith("iVBORw0KGgo")
+    first = picture.value
+
+    snow = png_of((250, 250, 250))
+    upload.value = upload_value(snow, "snow_dog.png", "image/png")
+    p = train.p_dog(model, data.photo_from_bytes(snow, "snow_dog.png"))
+    assert message.value.startswith(f"snow_dog.png: P(dog) = {p:.2f}, verdict: ")
+    assert picture.value != first
+
+    shown = picture.value
+    upload.value = upload_value(b"not a photo at all", "notes.txt", "text/plain")
+    assert message.value == ("Cannot use this file. notes.txt: not an image: "
+                             "Pillow cannot identify its format")
+    assert picture.value == shown
+
+
+def test_the_verdict_is_unsure_near_one_half():
+    sure = models.baseline_convnet(precision="float32")
+    for p, verdict in [(0.1, "cat"), (0.4, "cat"), (0.45, "unsure"), (0.59, "unsure"),
+                       (0.6, "dog"), (0.97, "dog")]:
+        # A zero kernel makes P(dog) the sigmoid of the bias, whatever the photo.
+        sure.get_layer("dense_2").set_weights([np.zeros((512, 1)), np.array([np.log(p / (1 - p))])])
+        message = widgets.photo_predictor(sure).children[1]
+        assert message.value.endswith(f"P(dog) = {p:.2f}, verdict: {verdict}")
