@@ -32,10 +32,10 @@ from . import config
 
 PRECISION_WORDS = {
     "float32": "32-bit floats throughout",
-    "mixed_bfloat16": "mixed precision: 16-bit bfloat16 arithmetic, faster on this hardware, "
-                      "with 32-bit weights",
-    "mixed_float16": "mixed precision: 16-bit float16 arithmetic, faster on this GPU, with "
-                     "32-bit weights and the loss scaled so small gradients survive",
+    "mixed_bfloat16": "mixed precision: 16-bit bfloat16 arithmetic with 32-bit weights, fast "
+                      "where the chip has bfloat16 units",
+    "mixed_float16": "mixed precision: 16-bit float16 arithmetic with 32-bit weights, the loss "
+                     "scaled so small gradients survive; fast on GPUs",
 }
 
 
