@@ -549,8 +549,9 @@ def _mention_leftovers(dest):
 def _prepared_rows(dest):
     """The manifest rows of a dataset this program prepared at ``dest``, or
     None when ``manifest.csv`` or ``source.json`` is missing or unreadable."""
+    if _source_of(dest) is None:
+        return None
     try:
-        json.loads((dest / "source.json").read_text())["source"]
         with open(dest / "manifest.csv", newline="") as f:
             reader = csv.DictReader(f)
             rows = list(reader)

@@ -184,14 +184,13 @@ def run_callbacks(model, run_name, data_dir=None, seed=None):
     run_dir = config.writable_dir("CATDOG_RUNS_DIR") / run_name
     data_dir = data.prepared_dir() if data_dir is None else data_dir
     identity = run_identity(model, data_dir, seed)
-    history_path, backup = run_dir / "history.json", run_dir / "backup"
+    backup = run_dir / "backup"
     if (run_dir / "run.json").exists():
         _check_same_run(run_dir, identity)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "run.json").write_text(json.dumps(run_info(model, data_dir, seed), indent=1))
-    history = json.loads(history_path.read_text()) if backup.exists() and history_path.exists() \
-        else {}
+    history = (saved_history(run_name) if backup.exists() else None) or {}
     done = len(history.get("loss", []))
     if done:
         print(f"Resuming {run_name} after epoch {done} "
@@ -205,7 +204,7 @@ def run_callbacks(model, run_name, data_dir=None, seed=None):
     # The history writer comes before the backup, so a run killed between the
     # two has at most one epoch too many in history.json, which it trims.
     return [keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=done > 0), best,
-            _SaveHistory(history_path, history),
+            _SaveHistory(run_dir / "history.json", history),
             keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)]
 
 
