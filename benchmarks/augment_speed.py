@@ -37,22 +37,17 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from catdog_lib import augment, data, models  # noqa: E402
+from catdog_lib.train import cpu as cpu_of_this_machine  # noqa: E402
 
 BATCH = 32  # the book's augmented batches
-# Flags that decide how fast this CPU trains (models.choose_policy reads the bf16 ones).
-FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 
 def machine():
     """The CPU model, its relevant flags, and a short tag for the file name."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    field = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
-    model = field.get("model name") or platform.processor() or platform.machine()
-    flags = [f for f in FLAGS if f in field.get("flags", "").split()]
-    tag = "-".join([re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-"), *flags[-1:],
-                    f"{os.cpu_count()}cpu"])
-    return {"cpu": model, "flags": flags, "cpu_count": os.cpu_count(), "tag": tag,
+    cpu = cpu_of_this_machine()
+    tag = "-".join([re.sub(r"[^a-z0-9]+", "-", cpu["model"].lower()).strip("-"),
+                    *cpu["flags"][-1:], f"{cpu['count']}cpu"])
+    return {"cpu": cpu["model"], "flags": cpu["flags"], "cpu_count": cpu["count"], "tag": tag,
             "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "policy": models.compute_policy()}
 

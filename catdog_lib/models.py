@@ -138,18 +138,20 @@ def _book_convnet(name, dropout, micro_batches=1, precision=None):
 
 
 def _build_and_compile(name, dropout, micro_batches):
-    model = keras.Sequential(name=name)
-    model.add(keras.Input(shape=(*config.IMAGE_SIZE, 3)))
-    model.add(layers.Rescaling(1 / 255, name="rescaling"))
+    # One list, not model.add() layer by layer: add() rebuilds the graph each
+    # time, leaving each layer with several outputs, and a model made of
+    # layer outputs (as notebook 05 makes) would mix graphs.
+    stack = [keras.Input(shape=(*config.IMAGE_SIZE, 3)), layers.Rescaling(1 / 255, name="rescaling")]
     for i, filters in enumerate((32, 64, 128, 128), start=1):
-        model.add(layers.Conv2D(filters, 3, activation="relu", name=f"conv2d_{i}"))
-        model.add(layers.MaxPooling2D(2, name=f"max_pooling2d_{i}"))
-    model.add(layers.Flatten(name="flatten"))
+        stack += [layers.Conv2D(filters, 3, activation="relu", name=f"conv2d_{i}"),
+                  layers.MaxPooling2D(2, name=f"max_pooling2d_{i}")]
+    stack.append(layers.Flatten(name="flatten"))
     if dropout:
-        model.add(layers.Dropout(dropout, name="dropout"))
-    model.add(layers.Dense(512, activation="relu", name="dense_1"))
-    # The output stays float32 under mixed precision, so the loss is exact.
-    model.add(layers.Dense(1, activation="sigmoid", dtype="float32", name="dense_2"))
+        stack.append(layers.Dropout(dropout, name="dropout"))
+    stack += [layers.Dense(512, activation="relu", name="dense_1"),
+              # The output stays float32 under mixed precision, so the loss is exact.
+              layers.Dense(1, activation="sigmoid", dtype="float32", name="dense_2")]
+    model = keras.Sequential(stack, name=name)
     # Keras counts accumulation steps from 2; None updates on every batch.
     accumulate = micro_batches if micro_batches > 1 else None
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-4,

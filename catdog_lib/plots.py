@@ -313,3 +313,159 @@ def misclassified(wrong, title="The most confidently wrong test images"):
     fig.suptitle(title if wrong else "No test image was misclassified", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def activation_grid(maps, n=8):
+    """The first ``n`` channels of each layer's activation, a row per layer.
+
+    Parameters
+    ----------
+    maps : list of (layer, array (h, w, channels))
+        As ``explain.activations`` returns them.
+    n : int
+        Channels shown per layer.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = plt.subplots(len(maps), n, figsize=(1.35 * n, 1.55 * len(maps)), squeeze=False)
+    for row, (layer, fmap) in zip(axes, maps):
+        for channel, ax in enumerate(row):
+            ax.imshow(fmap[..., channel], cmap="viridis")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if channel == 0:
+                h, w, c = fmap.shape
+                ax.set_ylabel(f"{layer.name}\n{h}x{w}x{c}", fontsize=8)
+        row[0].set_title("channel 0", fontsize=8)
+    fig.suptitle(f"Channels 0-{n - 1} of every Conv2D and MaxPooling2D layer, for one photo: each "
+                 "panel scaled to its own maximum, uniformly dark = silent", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _rgb_kernel(kernel):
+    """A 3x3x3 kernel as a picture: its weights spread over 0..1, 0.5 for zero."""
+    return np.clip(0.5 + kernel / (2 * np.abs(kernel).max() + 1e-12), 0, 1)
+
+
+def first_layer_kernels(kernels, classic=("sobel x (vertical edges)", "blur")):
+    """The first Conv2D layer's kernels as 3x3 RGB patches, each above its sum
+    over the colours (what it does to brightness), beside notebook 01's kernels.
+
+    Parameters
+    ----------
+    kernels : array (3, 3, 3, filters)
+        The layer's weights, e.g. ``model.layers[1].get_weights()[0]``.
+    classic : tuple of str
+        Keys of ``conv.KERNELS``, drawn in grey.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n, cols = kernels.shape[-1], 8
+    groups = -(-n // cols)
+    fig, axes = plt.subplots(2 * groups, cols + 2, figsize=(1.05 * (cols + 2), 1.05 * 2 * groups),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+    for i in range(n):
+        colour, grey = axes[2 * (i // cols), 2 + i % cols], axes[2 * (i // cols) + 1, 2 + i % cols]
+        colour.imshow(_rgb_kernel(kernels[..., i]), interpolation="nearest")
+        colour.set_title(str(i), fontsize=7)
+        brightness = kernels[..., i].sum(axis=-1)
+        limit = np.abs(brightness).max() + 1e-12
+        grey.imshow(brightness, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
+    for ax, name in zip(axes[:, 0], classic):
+        k = conv.kernel(name)
+        ax.imshow(k, cmap="gray", vmin=-np.abs(k).max(), vmax=np.abs(k).max(), interpolation="nearest")
+        ax.set_frame_on(True)  # the blur kernel is all bright: the frame shows where it is
+        ax.set_title(name.split(" (")[0] + "\n(notebook 01)", fontsize=7)
+    fig.suptitle(f"The trained network's {n} first-layer kernels: 3x3 pixels x RGB (grey 0, bright "
+                 "positive, dark negative), and below each, its sum over the colours", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _visible(image):
+    """Gradient-ascent output made viewable, as the book does: centred,
+    spread to a standard deviation of 0.1 of the range, clipped."""
+    image = np.asarray(image, "float32")
+    return np.clip(0.5 + 0.1 * (image - image.mean()) / (image.std() + 1e-5), 0, 1)
+
+
+def filter_patterns(rows):
+    """The images that excite chosen channels, a row per layer.
+
+    Parameters
+    ----------
+    rows : list of (layer name, channels, images, before, after)
+        ``images, before, after`` as ``explain.filter_patterns`` returns
+        them for ``channels``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n = max(len(channels) for _, channels, _, _, _ in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.7 * n, 1.95 * len(rows)), squeeze=False)
+    for ax_row, (name, channels, images, before, after) in zip(axes, rows):
+        for i, ax in enumerate(ax_row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i >= len(channels):
+                ax.set_frame_on(False)
+                continue
+            ax.imshow(_visible(images[i]))
+            ax.set_title(f"ch {channels[i]}: {before[i]:.2f}->{after[i]:.2f}", fontsize=7)
+        ax_row[0].set_ylabel(name, fontsize=8)
+    fig.suptitle("What excites each channel: grey noise changed step by step to raise the channel's "
+                 "mean activation (before->after)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def overlay(ax, image, heatmap):
+    """Draw ``image`` in grey with ``heatmap`` (any resolution, 0..1) in colour over it.
+
+    Grey, so that the photo's own colours are not mistaken for heat."""
+    image = np.asarray(image, "float32")
+    ax.imshow(image.mean(axis=-1), cmap="gray", vmin=0, vmax=255)
+    ax.imshow(heatmap, cmap="jet", alpha=0.45, vmin=0, vmax=1, interpolation="bilinear",
+              extent=(-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5))
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def heatmaps(items, title):
+    """Photos, each above its Grad-CAM heatmap.
+
+    Parameters
+    ----------
+    items : list of (image, true label, p_dog, heatmap)
+        ``true label`` 0 for a cat, 1 for a dog.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n = max(len(items), 1)
+    fig, axes = plt.subplots(2, n, figsize=(2.6 * n + 0.8, 5.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for (top, bottom), (image, label, p_dog, heatmap) in zip(axes.T, items):
+        top.imshow(np.asarray(image).astype("uint8"))
+        answer = "dog" if p_dog > 0.5 else "cat"
+        top.set_title(f"true {'dog' if label else 'cat'}, says {answer}\nP(dog) = {p_dog:.2f}",
+                      fontsize=9)
+        overlay(bottom, image, heatmap)
+    colours = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(0, 1))
+    bar = fig.colorbar(colours, ax=axes[1, :].tolist(), fraction=0.03, pad=0.02)
+    bar.set_ticks([0, 1], labels=["no evidence", "strongest"], fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return fig

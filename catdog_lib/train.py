@@ -18,6 +18,7 @@ dataset, seed or profile stops with a message saying what differs.
 """
 import hashlib
 import json
+import os
 import platform
 import sys
 import time
@@ -95,9 +96,21 @@ def run_identity(model, data_dir=None, seed=None):
             "profile": config.profile()["name"]}
 
 
+def cpu():
+    """The CPU's model name, and which of the flags that decide its training
+    speed it has (``models.choose_policy`` reads the bfloat16 ones)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    field = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
+    flags = field.get("flags", "").split()
+    return {"model": field.get("model name") or platform.processor() or platform.machine(),
+            "flags": [f for f in ("fma", "avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
+            "count": os.cpu_count()}
+
+
 def run_info(model, data_dir=None, seed=None):
     """``run_identity`` plus what ran it, so a saved result can be explained later."""
-    return {**run_identity(model, data_dir, seed), "device": device_name(),
+    return {**run_identity(model, data_dir, seed), "device": device_name(), "cpu": cpu(),
             "python": sys.version.split()[0], "platform": platform.platform(),
             "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
 
@@ -215,7 +228,7 @@ def load_best(run_name):
     return keras.models.load_model(config.runs_dir() / run_name / "best.keras", compile=False)
 
 
-def evaluate(model, test_ds, n_wrong=8):
+def evaluate(model, test_ds, n_wrong=8, n_right=0):
     """Test-set loss and accuracy, the confusion matrix, and the worst mistakes.
 
     Parameters
@@ -225,42 +238,56 @@ def evaluate(model, test_ds, n_wrong=8):
         Unshuffled batches of ``(images, labels)``.
     n_wrong : int
         How many of the most confidently wrong images to return.
+    n_right : int
+        How many of the most confidently right images of each class to return.
 
     Returns
     -------
     dict
         ``loss``, ``accuracy``, ``confusion`` (2x2 array: rows are the true
-        class cat, dog; columns the predicted class), and ``wrong``: a list
-        of ``(image, true_label, p_dog)`` sorted from most confident down.
+        class cat, dog; columns the predicted class), ``wrong``: a list
+        of ``(image, true_label, p_dog)`` sorted from most confident down,
+        and ``right``: the same for the right answers, cats first.
 
     Example
     -------
     >>> from catdog_lib import train
     >>> result = train.evaluate(model, test_ds)  # doctest: +SKIP
     """
-    # Only the n_wrong worst images are kept, so evaluating never holds a
+    # Only the images asked for are kept, so evaluating never holds a
     # second copy of the test set in memory.
     labels, probs = [], []
-    worst = []  # (wrongness, image, true label, p_dog), at most n_wrong
+    wrong, right = [], {0: [], 1: []}  # (confidence, image, true label, p_dog)
     for x, y in test_ds:
-        truth = y.numpy().ravel()
+        truth = y.numpy().ravel().astype(int)
         p_dog = np.asarray(model.predict_on_batch(x), dtype="float64").ravel()
         labels.append(truth)
         probs.append(p_dog)
-        wrong = np.flatnonzero((p_dog > 0.5) != (truth > 0.5))
-        worst += [(abs(p_dog[i] - truth[i]), x[i].numpy(), int(truth[i]), float(p_dog[i]))
-                  for i in wrong]
-        worst = sorted(worst, key=lambda w: -w[0])[:n_wrong]
+        for i in range(len(truth)):
+            confidence = abs(p_dog[i] - 0.5)
+            if (p_dog[i] > 0.5) != truth[i]:
+                wrong = _keep(wrong, (confidence, x[i], truth[i], p_dog[i]), n_wrong)
+            else:
+                right[truth[i]] = _keep(right[truth[i]], (confidence, x[i], truth[i], p_dog[i]),
+                                        n_right)
     labels, probs = np.concatenate(labels), np.concatenate(probs)
     eps = 1e-7
     clipped = np.clip(probs, eps, 1 - eps)
     loss = float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)))
     predicted = (probs > 0.5).astype(int)
-    truth = labels.astype(int)
     confusion = np.zeros((2, 2), dtype=int)
-    np.add.at(confusion, (truth, predicted), 1)
-    return {"loss": loss, "accuracy": float(np.mean(predicted == truth)), "confusion": confusion,
-            "wrong": [w[1:] for w in worst]}
+    np.add.at(confusion, (labels, predicted), 1)
+    return {"loss": loss, "accuracy": float(np.mean(predicted == labels)), "confusion": confusion,
+            "wrong": _images(wrong), "right": _images(right[0] + right[1])}
+
+
+def _images(kept):
+    return [(image.numpy(), int(label), float(p_dog)) for _, image, label, p_dog in kept]
+
+
+def _keep(kept, candidate, n):
+    """``kept`` with ``candidate`` added, the ``n`` most confident, most confident first."""
+    return sorted([*kept, candidate], key=lambda c: -c[0])[:n]
 
 
 def saved_history(run_name):

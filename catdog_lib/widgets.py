@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import skimage.data
 
-from . import augment, conv, data, plots, train
+from . import augment, conv, data, explain, plots, train
 
 
 class Explorer(w.VBox):
@@ -129,18 +129,23 @@ def _verdict(p):
     return "dog" if p >= 0.6 else "cat"
 
 
-def _photo_figure(photo, caption):
-    fig, ax = plt.subplots(figsize=(3.6, 4))
-    ax.imshow(photo)
-    ax.set_title(caption, fontsize=9)
-    ax.set_xlabel("what the model sees: 150x150 pixels", fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
+def _photo_figure(photo, caption, heatmap=None):
+    panels = 1 if heatmap is None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels, 4), squeeze=False)
+    axes[0, 0].imshow(photo)
+    axes[0, 0].set_xlabel("what the model sees: 150x150 pixels", fontsize=8)
+    if heatmap is not None:
+        plots.overlay(axes[0, 1], photo, heatmap)
+        axes[0, 1].set_xlabel("Grad-CAM: where the evidence for its answer lies", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(caption, fontsize=9)
+    fig.tight_layout(rect=(0, 0.02, 1, 0.98))
     return fig
 
 
-def photo_predictor(model, image=None, title="a photo the model never saw"):
+def photo_predictor(model, image=None, title="a photo the model never saw", heatmap_layer=None):
     """Show a photo with the model's P(dog), and let a student upload their own.
 
     An upload is checked like a training photo; a file that cannot be used
@@ -156,6 +161,9 @@ def photo_predictor(model, image=None, title="a photo the model never saw"):
         a cat photo that ships with scikit-image).
     title : str
         What the first photo is called above its P(dog).
+    heatmap_layer : keras.layers.Layer, optional
+        Also show the Grad-CAM heatmap of this layer of ``model`` (see
+        ``explain.gradcam``) beside the photo.
 
     Returns
     -------
@@ -174,10 +182,11 @@ def photo_predictor(model, image=None, title="a photo the model never saw"):
     picture = w.Image(format="png")
 
     def show(photo, name):
+        heatmap = None if heatmap_layer is None else explain.gradcam(model, photo, heatmap_layer)[0]
         p = round(train.p_dog(model, photo), 2)  # the verdict must agree with what is shown
         result = f"P(dog) = {p:.2f}, verdict: {_verdict(p)}"
         message.value = f"{name}: {result}"
-        picture.value = plots.to_png(_photo_figure(photo, f"{name}\n{result}"))
+        picture.value = plots.to_png(_photo_figure(photo, f"{name}\n{result}", heatmap))
 
     def on_upload(change):
         if not change["new"]:  # the value was cleared
@@ -191,3 +200,57 @@ def photo_predictor(model, image=None, title="a photo the model never saw"):
     show(data.photo_from_array(skimage.data.chelsea() if image is None else image), title)
     upload.observe(on_upload, "value")
     return Explorer([upload, message, picture], picture.value)
+
+
+def activation_explorer(model, image):
+    """Pick a layer and a channel; see that channel's activation for ``image``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A convnet, e.g. the one notebook 05 looks inside.
+    image : array, (H, W, 3)
+        The photo, 0-255.
+
+    Returns
+    -------
+    Explorer
+        The snapshot shows channel 0 of the first layer.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from catdog_lib import models, widgets
+    >>> explorer = widgets.activation_explorer(models.dropout_convnet(), np.zeros((150, 150, 3)))
+    >>> explorer.children[1].value
+    'conv2d_1, channel 0 of 32: 148x148, 0% of positions active, mean 0.000'
+    """
+    maps = explain.activations(model, image)
+    layer = w.Dropdown(options=[(f"{lay.name} ({fmap.shape[0]}x{fmap.shape[1]}x{fmap.shape[2]})", i)
+                                for i, (lay, fmap) in enumerate(maps)], description="layer")
+    channel = w.IntSlider(value=0, min=0, max=maps[0][1].shape[-1] - 1, description="channel")
+    caption = w.Label()
+    picture = w.Image(format="png")
+
+    def redraw(_=None):
+        lay, fmap = maps[layer.value]
+        channel.max = fmap.shape[-1] - 1
+        one = fmap[..., channel.value]
+        caption.value = (f"{lay.name}, channel {channel.value} of {fmap.shape[-1]}: "
+                         f"{one.shape[0]}x{one.shape[1]}, {np.mean(one > 0):.0%} of positions "
+                         f"active, mean {one.mean():.3f}")
+        fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 3.3))
+        left.imshow(np.asarray(image).astype("uint8"))
+        left.set_title("the photo", fontsize=9)
+        right.imshow(one, cmap="viridis")
+        right.set_title(f"{lay.name}, channel {channel.value}", fontsize=9)
+        for ax in (left, right):
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.tight_layout()
+        picture.value = plots.to_png(fig)
+
+    layer.observe(redraw, "value")
+    channel.observe(redraw, "value")
+    redraw()
+    return Explorer([w.HBox([layer, channel]), caption, picture], picture.value)

@@ -202,3 +202,25 @@ def test_notebook_04_augmentation_explorer_reacts_in_the_browser(browser, lab):
     page.screenshot(path=SHOTS / "04_explorer_after.png")
     assert_no_errors(page, "04")
     page.close()
+
+
+def test_notebook_05_activation_explorer_reacts_in_the_browser(browser, lab):
+    page, explorer, picture, before = open_explorer(
+        browser, lab, "05_what_the_convnet_learned.ipynb", ".widget-dropdown", timeout_s=300)
+    # The caption, not the slider's "channel" label. Its layer names depend on
+    # the model: notebook 04's own if the smoke run learned, else the shipped one.
+    caption = explorer.locator("div.widget-label", has_text=" of ")
+    assert "channel 0 of 32: 148x148" in caption.inner_text()
+    handle = explorer.locator(".noUi-handle").first  # the channel slider
+    handle.focus()
+    for _ in range(3):
+        handle.press("ArrowRight")
+    assert_picture_changes(picture, before, "activation")
+    page.wait_for_function("el => el.textContent.includes('channel 3 of 32')",
+                           arg=caption.element_handle(), timeout=30_000)
+    explorer.locator(".widget-dropdown select").select_option(index=6)  # conv2d_4
+    page.wait_for_function("el => el.textContent.includes('channel 3 of 128: 15x15')",
+                           arg=caption.element_handle(), timeout=30_000)
+    page.screenshot(path=SHOTS / "05_explorer_after.png")
+    assert_no_errors(page, "05")
+    page.close()

@@ -2,8 +2,10 @@
 the tests leave the checkout as they found it."""
 import os
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 try:
@@ -13,6 +15,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 import yaml
 
+from catdog_lib import trained
 from conftest import REPO
 
 
@@ -67,3 +70,22 @@ def test_a_bare_pytest_writes_nothing_into_the_checkout():
         cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:]
     assert checkout_state() == before
+
+
+@pytest.mark.skipif(not (REPO / ".git").exists(), reason="not a git checkout")
+def test_the_wheel_carries_the_shipped_model_and_the_reference_runs(tmp_path):
+    # Built from a copy of the committed files, so the checkout gets no build/.
+    src = tmp_path / "src"
+    for name in subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                               check=True).stdout.splitlines():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps",
+                    "--quiet", str(src), "-w", str(tmp_path / "wheel")],
+                   check=True, capture_output=True)
+    (wheel,) = (tmp_path / "wheel").glob("catdog-*.whl")
+    inside = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {f"catdog_lib/reference/{name}" for name in
+               (trained.WEIGHTS.name, trained.CARD.name, trained.CARD_MARKDOWN.name,
+                "augmented.json", "baseline.json")}
+    assert shipped <= inside, shipped - inside

@@ -164,6 +164,11 @@ def test_evaluate_on_a_hand_made_case():
     assert result["loss"] == pytest.approx(expected_loss, rel=1e-4)
     assert [(label, round(prob, 2)) for _, label, prob in result["wrong"]] == \
         [(0, 0.99), (0, 0.7), (1, 0.4)]
+    assert result["right"] == []
+    result = train.evaluate(identity, tf.data.Dataset.from_tensor_slices((p, y)).batch(2),
+                            n_wrong=1, n_right=2)
+    assert [(label, round(prob, 2)) for _, label, prob in result["wrong"]] == [(0, 0.99)]
+    assert [(label, round(prob, 2)) for _, label, prob in result["right"]] == [(0, 0.2), (1, 0.9)]
 
 
 def test_both_reference_runs_are_committed_and_complete():

@@ -104,3 +104,29 @@ def test_the_verdict_is_unsure_near_one_half():
         sure.get_layer("dense_2").set_weights([np.zeros((512, 1)), np.array([np.log(p / (1 - p))])])
         message = widgets.photo_predictor(sure).children[1]
         assert message.value.endswith(f"P(dog) = {p:.2f}, verdict: {verdict}")
+
+
+def test_activation_explorer_follows_its_layer_and_channel():
+    image = np.random.default_rng(2).random((150, 150, 3)) * 255
+    explorer = widgets.activation_explorer(models.dropout_convnet(precision="float32"), image)
+    (layer, channel), caption, picture = explorer.children[0].children, *explorer.children[1:]
+    assert caption.value.startswith("conv2d_1, channel 0 of 32: 148x148")
+    assert channel.max == 31
+    before = picture.value
+    channel.value = 5
+    assert caption.value.startswith("conv2d_1, channel 5 of 32") and picture.value != before
+    layer.value = 6  # conv2d_4
+    assert caption.value.startswith("conv2d_4, channel 5 of 128: 15x15")
+    assert channel.max == 127
+    channel.value = 127
+    layer.value = 1  # max_pooling2d_1: 32 channels, so the slider comes back to 31
+    assert channel.max == 31 and caption.value.startswith("max_pooling2d_1, channel 31 of 32: 74x74")
+
+
+def test_photo_predictor_can_show_the_heatmap(model):
+    last_conv = model.layers[7]
+    explorer = widgets.photo_predictor(model, heatmap_layer=last_conv)
+    with_heatmap = explorer.children[2].value
+    plain = widgets.photo_predictor(model).children[2].value
+    assert explorer.children[1].value == widgets.photo_predictor(model).children[1].value
+    assert Image.open(io.BytesIO(with_heatmap)).width > 1.5 * Image.open(io.BytesIO(plain)).width
