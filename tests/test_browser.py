@@ -207,8 +207,7 @@ def test_notebook_04_augmentation_explorer_reacts_in_the_browser(browser, lab):
 def test_notebook_05_activation_explorer_reacts_in_the_browser(browser, lab):
     page, explorer, picture, before = open_explorer(
         browser, lab, "05_what_the_convnet_learned.ipynb", ".widget-dropdown", timeout_s=300)
-    # The caption, not the slider's "channel" label. Its layer names depend on
-    # the model: notebook 04's own if the smoke run learned, else the shipped one.
+    # The caption, not the slider's "channel" label; the layer names are the model's.
     caption = explorer.locator("div.widget-label", has_text=" of ")
     assert "channel 0 of 32: 148x148" in caption.inner_text()
     handle = explorer.locator(".noUi-handle").first  # the channel slider

@@ -96,5 +96,9 @@ def test_notebook_05_takes_the_students_model_only_when_it_learned(tmp_path, mon
         assert f"{best:.3f}" in which
         shipped = expected.startswith("The model")
         assert np.array_equal(model.weights[0].numpy(), trained.load().weights[0].numpy()) == shipped
+    (run / "run.json").write_text(json.dumps({"profile": "smoke"}))
+    _, which = trained.own_or_shipped("04_augmented-smoke")
+    assert which.endswith("because your run 04_augmented-smoke is a smoke run: a check that the "
+                          "cells work, not training.")
     _, which = trained.own_or_shipped("no-such-run")
     assert "you have no run of notebook 04 with this profile" in which
