@@ -35,17 +35,15 @@ def describe_machine(info):
     return f"{info['device']}: {cpu['model']} ({', '.join(cpu['flags'])}), {cpu['count']} cores"
 
 
-def card_facts(run_name, result, prepared, sha, size):
+def card_facts(run_name, run, result, prepared, parameters, sha, size):
     """What the model card says, from the run's own records."""
-    run_dir = config.runs_dir() / run_name
-    run = json.loads((run_dir / "run.json").read_text())
     history = train.saved_history(run_name)
     best_epoch = max(range(len(history["val_accuracy"])), key=history["val_accuracy"].__getitem__)
     return {
         "run": run_name, "seed": run["seed"], "precision": run["precision"],
         "epochs": len(history["val_accuracy"]), "best_epoch": best_epoch + 1,
         "val_accuracy": history["val_accuracy"][best_epoch],
-        "parameters": 3_453_121, "data": f"Kaggle Dogs vs. Cats, {prepared.note}",
+        "parameters": parameters, "data": f"Kaggle Dogs vs. Cats, {prepared.note}",
         "dataset": run["dataset"],
         "test_accuracy": {"recorded": result["test"]["best_val_model"]["accuracy"]},
         "command": "python benchmarks/ship_model.py --run " + run_name
@@ -68,27 +66,28 @@ def main(argv=None):
     run_dir = config.runs_dir() / args.run
     if not (run_dir / "best.keras").is_file():
         sys.exit(f"error: {config.display_path(run_dir)} has no best.keras: no such run")
-    seed = json.loads((run_dir / "run.json").read_text())["seed"]
-    result_path = RESULTS / f"reproduce_augmented_seed{seed}.json"
+    run = json.loads((run_dir / "run.json").read_text())
+    result_path = RESULTS / f"reproduce_augmented_seed{run['seed']}.json"
     if not result_path.is_file():
         sys.exit(f"error: {result_path.name} is missing: let the run finish first")
     result = json.loads(result_path.read_text())
     prepared = data.prepare_small_dataset(args.source)
-    if train.dataset_id(prepared.dest) != json.loads((run_dir / "run.json").read_text())["dataset"]:
+    if train.dataset_id(prepared.dest) != run["dataset"]:
         sys.exit(f"error: {config.display_path(prepared.dest)} is not the split {args.run} "
                  "trained on: give the same --source")
 
     args.out.mkdir(parents=True, exist_ok=True)
     weights, card_path = args.out / trained.WEIGHTS.name, args.out / trained.CARD.name
     new = args.out / f".{weights.name}.new"
-    sha = trained.save_weights(train.load_best(args.run), new)
+    best = train.load_best(args.run)
+    sha = trained.save_weights(best, new)
     if weights.exists() and trained.sha256(weights) != sha:
         new.unlink()
         sys.exit(f"error: {weights} holds other weights; the model is committed once. "
                  "Remove it by hand if you mean to replace it.")
     new.replace(weights)
     size = weights.stat().st_size
-    card = card_facts(args.run, result, prepared, sha, size)
+    card = card_facts(args.run, run, result, prepared, best.count_params(), sha, size)
     card_path.write_text(json.dumps(card, indent=1) + "\n")
 
     _, _, test_ds = data.load_datasets(prepared.dest, batch_size=config.BATCH_SIZE)
