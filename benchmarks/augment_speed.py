@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -45,9 +44,7 @@ BATCH = 32  # the book's augmented batches
 def machine():
     """The CPU model, its relevant flags, and a short tag for the file name."""
     cpu = cpu_of_this_machine()
-    tag = "-".join([re.sub(r"[^a-z0-9]+", "-", cpu["model"].lower()).strip("-"),
-                    *cpu["flags"][-1:], f"{cpu['count']}cpu"])
-    return {"cpu": cpu["model"], "flags": cpu["flags"], "cpu_count": cpu["count"], "tag": tag,
+    return {"cpu": cpu["model"], "flags": cpu["flags"], "cpu_count": cpu["count"], "tag": cpu["tag"],
             "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "policy": models.compute_policy()}
 

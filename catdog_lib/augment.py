@@ -164,6 +164,59 @@ def book_augmentation(rotation=40, shift=0.2, shear=0.2, zoom=0.2, flip=True, se
     return BookAugmentation(rotation, shift, shear, zoom, flip, seed, name="book_augmentation")
 
 
+def stronger_augmentation(brightness=0.2, contrast=0.2, seed=None):
+    """The book's transforms, then random brightness and contrast: notebook 06's augmentation.
+
+    Parameters
+    ----------
+    brightness : float
+        Largest brightness change, as a fraction of the 0-255 range.
+    contrast : float
+        Largest contrast change: each channel's spread about its mean is
+        scaled by a factor between ``1 - contrast`` and ``1 + contrast``.
+    seed : int, optional
+        Defaults to ``config.seed()``.
+
+    Returns
+    -------
+    StrongerAugmentation
+        Takes and returns images as ``book_augmentation`` does, pixel
+        values kept within 0-255.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from catdog_lib import augment
+    >>> out = augment.stronger_augmentation()(np.full((150, 150, 3), 250, "uint8"), training=True)
+    >>> tuple(out.shape), float(out.numpy().max()) <= 255
+    ((150, 150, 3), True)
+    """
+    return StrongerAugmentation(brightness, contrast, seed, name="stronger_augmentation")
+
+
+class StrongerAugmentation(layers.Layer):
+    """``BookAugmentation``, then Keras's ``RandomBrightness`` and ``RandomContrast``.
+
+    A layer rather than a ``Sequential``, so one image and a batch both
+    pass (a ``Sequential`` fixes its input rank on first call).
+    """
+
+    def __init__(self, brightness=0.2, contrast=0.2, seed=None, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        seed = config.seed() if seed is None else seed
+        self.book = book_augmentation(seed=seed)
+        self.brightness = layers.RandomBrightness(brightness, seed=seed, dtype="float32")
+        self.contrast = layers.RandomContrast(contrast, seed=seed + 1, dtype="float32")
+
+    def call(self, images, training=True):
+        images = self.book(images, training=training)
+        images = self.brightness(images, training=training)
+        return self.contrast(images, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def augment(train_ds, augmentation=None, batch_size=config.BATCH_SIZE):
     """Apply random augmentation to a training pipeline.
 

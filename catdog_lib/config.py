@@ -48,19 +48,22 @@ PROFILES = {
     #   a local Kaggle folder, then the download, then the toy set.
     # *_epochs: the epochs of notebook 03 (baseline) and 04 (augmented).
     # ascent_steps: notebook 05's gradient-ascent steps (the book's 40).
+    # modern_*: notebook 06's epochs and updates per epoch (63 batches of 32
+    #   cover the 2,000 training photos once).
     # steps: batches per training epoch (None: the whole training set once);
     #   the book's augmented run draws 100 batches of 32 per epoch, its
     #   baseline 100 batches of 20, which is the whole training set.
     # "quick" is sized so notebook 03 stays under 5 minutes and 04 under 8 on
     # 2 CPU cores; the reference runs show how the full curves continue.
     "smoke": {"source": "toy", "baseline_epochs": 1, "augmented_epochs": 1,
-              "baseline_steps": 3, "augmented_steps": 3, "validation_steps": 2, "ascent_steps": 2},
+              "baseline_steps": 3, "augmented_steps": 3, "validation_steps": 2, "ascent_steps": 2,
+              "modern_epochs": 1, "modern_steps": 3},
     "quick": {"source": "auto", "baseline_epochs": 5, "augmented_epochs": 4,
               "baseline_steps": None, "augmented_steps": 63, "validation_steps": None,
-              "ascent_steps": 40},
+              "ascent_steps": 40, "modern_epochs": 2, "modern_steps": 30},
     "full": {"source": "auto", "baseline_epochs": 30, "augmented_epochs": 100,
              "baseline_steps": None, "augmented_steps": 100, "validation_steps": None,
-             "ascent_steps": 40},
+             "ascent_steps": 40, "modern_epochs": 100, "modern_steps": 63},
 }
 # auto: bfloat16 where the hardware computes it natively, float32 elsewhere
 # (see models.choose_policy).

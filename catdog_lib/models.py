@@ -227,15 +227,64 @@ def print_summary(model):
     Trainable params: 3,453,121
     Non-trainable params: 0
     """
-    rule = "=" * 68
+    names = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers]
+    width = max(34, *(len(name) + 2 for name in names))
+    rule = "=" * (width + 34)
     print(f'Model: "{model.name}"')
-    print(f"{'Layer (type)':<34}{'Output Shape':<24}{'Param #':>10}")
+    print(f"{'Layer (type)':<{width}}{'Output Shape':<24}{'Param #':>10}")
     print(rule)
-    for layer in model.layers:
-        name = f"{layer.name} ({type(layer).__name__})"
-        print(f"{name:<34}{str(layer.output.shape):<24}{layer.count_params():>10,}")
+    for name, layer in zip(names, model.layers):
+        print(f"{name:<{width}}{str(layer.output.shape):<24}{layer.count_params():>10,}")
     print(rule)
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     print(f"Total params: {model.count_params():,}")
     print(f"Trainable params: {trainable:,}")
     print(f"Non-trainable params: {model.count_params() - trainable:,}")
+
+
+def flops_per_image(model):
+    """Floating-point operations per image, forward and for one training step.
+
+    Convolutions and dense layers only, 2 FLOPs per multiply-add, as
+    ``benchmarks/speed.py`` counts the book's network: batch norm, ReLU,
+    pooling and additions are left out, which is why a network with batch
+    norm or separable convolutions runs slower per FLOP. Training is the
+    forward pass plus the two backward products of each layer (the
+    gradients of its weights and of its input), less the gradient of the
+    input image, which nobody needs.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model with one input.
+
+    Returns
+    -------
+    dict
+        ``{"forward": int, "training": int}``.
+
+    Example
+    -------
+    >>> from catdog_lib import models
+    >>> models.flops_per_image(models.baseline_convnet())
+    {'forward': 472190976, 'training': 1378722816}
+    """
+    forward, first = 0, None
+    for layer in model.layers:
+        if not isinstance(layer, (layers.Conv2D, layers.SeparableConv2D,
+                                  layers.DepthwiseConv2D, layers.Dense)):
+            continue
+        cin, out = layer.input.shape[-1], layer.output.shape
+        positions = int(np.prod(out[1:-1]))  # output pixels, or 1 for Dense
+        if isinstance(layer, layers.Dense):
+            flops = 2 * cin * out[-1]
+        elif isinstance(layer, layers.DepthwiseConv2D):
+            flops = 2 * positions * int(np.prod(layer.kernel_size)) * cin * layer.depth_multiplier
+        elif isinstance(layer, layers.SeparableConv2D):
+            depthwise = int(np.prod(layer.kernel_size)) * cin * layer.depth_multiplier
+            flops = 2 * positions * (depthwise + cin * layer.depth_multiplier * out[-1])
+        else:
+            flops = 2 * positions * int(np.prod(layer.kernel_size)) * cin * out[-1]
+        first = first or flops
+        forward += flops
+    return {"forward": forward, "training": 3 * forward - first}

@@ -248,13 +248,16 @@ def history(hist, title="Training and validation", reference=None):
     return fig
 
 
-def compare(histories, metric="accuracy"):
+def compare(histories, metric="accuracy", log_updates=False):
     """Training and validation curves of several runs on one plot (e.g. 03 against 04).
 
     Parameters
     ----------
     histories : dict
         ``{label: history}``; a None history is skipped.
+    log_updates : bool
+        A logarithmic axis of updates, so a short run beside long ones is
+        not squeezed into the left edge.
 
     Returns
     -------
@@ -266,6 +269,9 @@ def compare(histories, metric="accuracy"):
             _curves(ax, hist, metric, colour, label)
     ax.set_title(f"{metric}, run against run: training (dots) and validation (line)")
     ax.set_ylabel(metric)
+    if log_updates:
+        ax.set_xscale("log")
+        ax.set_xlabel("weight updates, logarithmic scale (one point per epoch)")
     fig.legend(loc="outside right upper", fontsize=8)  # beside the plot, off the curves
     return fig
 
@@ -468,4 +474,94 @@ def heatmaps(items, title):
     bar = fig.colorbar(colours, ax=axes[1, :].tolist(), fraction=0.03, pad=0.02)
     bar.set_ticks([0, 1], labels=["no evidence", "strongest"], fontsize=8)
     fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def channel_spread(named, channels=16):
+    """Each channel's values as a box, for a few stages of a network (notebook 06's batch norm).
+
+    Parameters
+    ----------
+    named : dict
+        ``{title: activations}``, each a batch of feature maps ``(N, H, W, C)``.
+    channels : int
+        How many channels to show.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = plt.subplots(1, len(named), figsize=(5.5 * len(named), 3.8), layout="constrained")
+    for ax, (title, values) in zip(np.atleast_1d(axes), named.items()):
+        values = np.asarray(values, "float32")
+        per_channel = values.reshape(-1, values.shape[-1])[:, :channels].T
+        ax.boxplot(list(per_channel), showfliers=False, whis=(5, 95))
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("channel")
+        ax.set_ylabel("value (box: middle half; whiskers: 5-95%)")
+    fig.suptitle("What each channel's values look like, over a batch of photos")
+    return fig
+
+
+def gradient_norms(named):
+    """The size of each layer's weight gradient, layer by layer, for several networks.
+
+    Parameters
+    ----------
+    named : dict
+        ``{label: norms}``, norms from ``modern.gradient_norms``, first layer first.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
+    for label, norms in named.items():
+        ax.semilogy(range(1, len(norms) + 1), norms, "o-", label=label)
+    ax.set_xlabel("conv layer (1 = nearest the photo)")
+    ax.set_ylabel("norm of the weight gradient (log scale)")
+    ax.set_title("Size of each layer's weight gradient for one batch, before training")
+    ax.legend()
+    return fig
+
+
+def side_by_side(counts, title):
+    """Horizontal bars with their numbers, e.g. weights of Conv2D against SeparableConv2D.
+
+    Parameters
+    ----------
+    counts : dict
+        ``{label: number}``.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.5 * len(counts)), layout="constrained")
+    labels, values = list(counts)[::-1], list(counts.values())[::-1]
+    ax.barh(labels, values, color="tab:blue")
+    for y, value in enumerate(values):
+        ax.text(value, y, f" {value:,}", va="center", fontsize=9)
+    ax.set_xlim(0, max(values) * 1.25)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def learning_rate(schedule, updates):
+    """A learning-rate schedule over a run of ``updates`` weight updates.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    steps = np.arange(updates)
+    fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
+    ax.plot(steps, [float(schedule(int(s))) for s in steps], ".-", label="this run's schedule")
+    ax.axhline(1e-4, color="grey", linestyle="--", label="the book's RMSprop: 1e-4 throughout")
+    ax.set_xlabel("weight update")
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"The learning rate over this run's {updates} updates")
+    ax.legend(fontsize=8)
     return fig

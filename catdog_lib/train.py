@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -103,9 +104,12 @@ def cpu():
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
     field = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
     flags = field.get("flags", "").split()
-    return {"model": field.get("model name") or platform.processor() or platform.machine(),
-            "flags": [f for f in ("fma", "avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
-            "count": os.cpu_count()}
+    model = field.get("model name") or platform.processor() or platform.machine()
+    flags = [f for f in ("fma", "avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    # For file names: one machine's benchmark results never replace another's.
+    tag = "-".join([re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-"), *flags[-1:],
+                    f"{os.cpu_count()}cpu"])
+    return {"model": model, "flags": flags, "count": os.cpu_count(), "tag": tag}
 
 
 def run_info(model, data_dir=None, seed=None):
@@ -317,9 +321,58 @@ def reference_history(name):
     if not path.exists():
         return None
     run = json.loads(path.read_text())
-    per_epoch = run["images_per_epoch"] // run["batch_size"]
-    run["history"]["updates"] = [per_epoch * (i + 1) for i in range(len(run["history"]["loss"]))]
+    if "updates" not in run["history"]:  # runs saved before histories counted them
+        per_epoch = run["images_per_epoch"] // run["batch_size"]
+        run["history"]["updates"] = [per_epoch * (i + 1) for i in range(len(run["history"]["loss"]))]
     return run
+
+
+def compare_on_test(rows, test_ds, data_dir):
+    """A Markdown table of test accuracies: your runs beside the reference runs.
+
+    Your run is scored now, on ``test_ds``, with its best-validation
+    checkpoint, and only if it was trained on the same prepared data; the
+    reference runs' figures were measured on the real photos when they were
+    committed.
+
+    Parameters
+    ----------
+    rows : list of (str, str, str)
+        ``(label, run_name, reference_name)`` for each notebook.
+    test_ds : tf.data.Dataset
+    data_dir : path
+        The prepared split ``test_ds`` comes from.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> from catdog_lib import train
+    >>> print(train.compare_on_test([("03", "no-such-run", "baseline")], None, "data/x"))
+    ... # doctest: +ELLIPSIS
+    | notebook | your run: ... | reference run: ... |
+    |---|---|---|
+    | 03 | not run with this profile | 0.7... after 3,000 updates |
+    """
+    lines = ["| notebook | your run: test accuracy, best-validation checkpoint | "
+             "reference run: test accuracy, best-validation checkpoint |", "|---|---|---|"]
+    for label, run_name, reference_name in rows:
+        run_dir = config.runs_dir() / run_name
+        if not (run_dir / "best.keras").exists():
+            yours = "not run with this profile"
+        elif json.loads((run_dir / "run.json").read_text())["dataset"] != dataset_id(data_dir):
+            yours = "trained on other data than this test set"
+        else:
+            accuracy = evaluate(load_best(run_name), test_ds, n_wrong=0)["accuracy"]
+            yours = f"{accuracy:.3f} after {saved_history(run_name)['updates'][-1]:,} updates"
+        reference = reference_history(reference_name)
+        theirs = (f"{reference['test']['best_val_model']['accuracy']:.3f} after "
+                  f"{reference['history']['updates'][-1]:,} updates" if reference
+                  else "not committed yet")
+        lines.append(f"| {label} | {yours} | {theirs} |")
+    return "\n".join(lines)
 
 
 def in_context(accuracy, history, reference):

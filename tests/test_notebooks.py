@@ -12,7 +12,7 @@ import keras
 import nbformat
 import pytest
 
-from catdog_lib import cli, config, explain, models
+from catdog_lib import cli, config, explain, models, modern
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -137,7 +137,8 @@ def test_cells_stay_short(path):
             assert len(cell.source.splitlines()) <= (30 if lesson else 15), cell.source
 
 
-@pytest.mark.parametrize("name", ["03_baseline_convnet.ipynb", "04_augmentation_and_dropout.ipynb"])
+@pytest.mark.parametrize("name", ["03_baseline_convnet.ipynb", "04_augmentation_and_dropout.ipynb",
+                                  "06_a_modern_convnet.ipynb"])
 def test_training_notebooks_have_a_parameters_cell_near_the_top(name):
     cells = [c for c in nbformat.read(REPO / "notebooks" / name, as_version=4).cells
              if c.cell_type == "code"]
@@ -224,6 +225,28 @@ def test_the_notebooks_network_is_the_packages(name, package_model):
     compiled = [m.get_compile_config() for m in (notebook, package)]
     for c in compiled:
         del c["optimizer"]["config"]["name"]  # automatic, like the layers'
+    assert compiled[0] == compiled[1]
+
+
+def test_notebook_06_network_is_the_last_ablation_row():
+    # benchmarks/modern_convnet.py trains catdog_lib.modern's rows; notebook
+    # 06 writes its network out. This keeps the two the same, compiled alike.
+    cells = nbformat.read(REPO / "notebooks" / "06_a_modern_convnet.ipynb", as_version=4).cells
+    source = "\n".join(c.source for c in cells
+                       if {"modern-network", "modern-compile"} & set(c.metadata.get("tags", [])))
+    namespace = {"keras": keras, "layers": keras.layers, "models": models,
+                 "PRECISION": "float32", "EPOCHS": 7, "STEPS_PER_EPOCH": 63,
+                 "MICRO_BATCHES": config.MICRO_BATCHES}
+    exec(source, namespace)
+    notebook = namespace["model"]
+    package = modern.ablation_convnet(modern.ABLATION[-1], decay_steps=7 * 63,
+                                      micro_batches=config.MICRO_BATCHES, precision="float32")
+    assert notebook.name == package.name == "modern_convnet"
+    assert [layer_facts(layer) for layer in notebook.layers] == \
+        [layer_facts(layer) for layer in package.layers]
+    compiled = [m.get_compile_config() for m in (notebook, package)]
+    for c in compiled:
+        del c["optimizer"]["config"]["name"]
     assert compiled[0] == compiled[1]
 
 

@@ -1,0 +1,239 @@
+"""Train notebook 06's ablation and its final recipe on the real photos; print the README's tables.
+
+Each row of ``catdog_lib.modern.ABLATION`` changes one thing from the row
+above, from notebook 04's recipe to notebook 06's. For each row and seed
+this trains ``--epochs`` passes over the 2,000 training photos (63 updates
+of 32 each, fed as 2 micro-batches of 16 as in notebook 06), keeps the best-validation checkpoint, and writes
+``benchmarks/results/modern/<row>_e<epochs>_seed<N>_<machine>.json``:
+history (with seconds per epoch), parameters, FLOPs, CPU-hours and the
+machine. Only ``--final`` runs touch the test set, once each, for the
+best-validation checkpoint and the final model; the ablation is read on
+the validation set alone.
+
+    # the ablation table: every row, the same budget
+    python benchmarks/modern_convnet.py --source ../shared/data/dogs-vs-cats/train --epochs 30 --seeds 1 2
+    # notebook 06's results, and its reference curves (first seed)
+    python benchmarks/modern_convnet.py --source ../shared/data/dogs-vs-cats/train \\
+        --rows stronger_augmentation --epochs 150 --seeds 1 2 --final
+    # the README's tables, from the committed results (nothing is trained)
+    python benchmarks/modern_convnet.py --table
+
+Runs resume where they stopped (``runs/modern-<row>-e<epochs>-seed<N>``). A
+run resumed on another machine would mix two machines' seconds, so the
+results name the machine, and a folder started elsewhere is refused. Pin
+``CATDOG_PRECISION`` across a resumed run.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import keras
+
+from catdog_lib import augment, config, data, models, modern, train
+
+RESULTS = Path(__file__).resolve().parent / "results" / "modern"
+BATCH = config.BATCH_SIZE  # per update, fed as MICRO_BATCHES batches, as in notebook 06
+MICRO_BATCHES = config.MICRO_BATCHES
+# The book's augmented reproduction, for the side-by-side cost and accuracy.
+BOOK_RUNS = Path(__file__).resolve().parent / "results"
+
+
+def run_name(row, epochs, seed):
+    return f"modern-{row}-e{epochs}-seed{seed}"
+
+
+def run_one(row, epochs, seed, prepared, final):
+    keras.utils.set_random_seed(seed)  # weights, data order and augmentation
+    micro = BATCH // MICRO_BATCHES
+    train_ds, val_ds, test_ds = data.load_datasets(prepared.dest, batch_size=micro, seed=seed)
+    updates_per_epoch = math.ceil(sum(prepared.counts["train"].values()) / BATCH)
+    model = modern.ablation_convnet(row, decay_steps=epochs * updates_per_epoch,
+                                    micro_batches=MICRO_BATCHES)
+    stronger = ABLATION_INDEX[row] >= ABLATION_INDEX["stronger_augmentation"]
+    augmentation = (augment.stronger_augmentation if stronger else augment.book_augmentation)
+    train_ds = augment.augment(train_ds, augmentation(seed=seed), batch_size=micro)
+    name = run_name(row, epochs, seed)
+    _refuse_another_machine(name)
+    started = time.perf_counter()
+    model.fit(train_ds.repeat(), validation_data=val_ds, epochs=epochs,
+              steps_per_epoch=updates_per_epoch * MICRO_BATCHES, verbose=config.verbose(),
+              shuffle=False, callbacks=train.run_callbacks(model, name, prepared.dest, seed))
+    history = train.saved_history(name)
+    best = max(history["val_accuracy"])
+    cpu = train.cpu()
+    result = {
+        "row": row, "seed": seed, "epochs": epochs, "batch_size": BATCH,
+        "micro_batches": MICRO_BATCHES,
+        "updates_per_epoch": updates_per_epoch, "final": final,
+        "parameters": model.count_params(), "flops_per_image": models.flops_per_image(model),
+        "history": history,
+        "images_per_epoch": updates_per_epoch * BATCH,
+        "best_val_accuracy": best, "best_epoch": history["val_accuracy"].index(best) + 1,
+        "final_val_accuracy": history["val_accuracy"][-1],
+        "final_train_accuracy": history["accuracy"][-1],
+        "median_seconds_per_epoch": statistics.median(history["seconds"]),
+        "cpu_hours": cpu_hours(history, epochs, cpu["count"]),
+        "wall_seconds_this_call": time.perf_counter() - started,
+        "data": f"real photos, {prepared.note}",
+        "info": train.run_info(model, prepared.dest, seed),
+    }
+    if final:
+        result["test"] = {}
+        for label, chosen in (("best_val_model", train.load_best(name)), ("final_model", model)):
+            scores = train.evaluate(chosen, test_ds)
+            result["test"][label] = {"loss": scores["loss"], "accuracy": scores["accuracy"],
+                                     "confusion": scores["confusion"].tolist()}
+    return result
+
+
+ABLATION_INDEX = {row: i for i, row in enumerate(modern.ABLATION)}
+
+
+def cpu_hours(history, epochs, cores):
+    """The median epoch's seconds times the epochs and the cores: a shared
+    machine's stalls (a few epochs took several times the median) left out."""
+    return statistics.median(history["seconds"]) * epochs * cores / 3600
+
+
+def _refuse_another_machine(name):
+    run = config.writable_dir("CATDOG_RUNS_DIR") / name / "run.json"
+    if run.exists():
+        started_on = json.loads(run.read_text()).get("cpu", {}).get("tag")
+        if started_on != train.cpu()["tag"]:
+            sys.exit(f"{config.display_path(run.parent)} was started on {started_on}, "
+                     f"not this machine ({train.cpu()['tag']}): its seconds per epoch would "
+                     "mix two machines. Move the folder away to start over here.")
+
+
+def load():
+    return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))] if RESULTS.exists() else []
+
+
+def _mean_range(values, digits=3):
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def _book_reproduction():
+    runs = [json.loads(p.read_text()) for p in sorted(BOOK_RUNS.glob("reproduce_augmented_seed*.json"))]
+    return [r for r in runs if "test" in r]
+
+
+def _machine(cpu):
+    return f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['count']} cores)"
+
+
+def ablation_table(results):
+    """Every ablation row: its weights and FLOPs (counted), its time per training
+    image against the book's (measured side by side by ``modern_speed.py``, one
+    column per machine), and its validation accuracy for each budget run."""
+    book = models.flops_per_image(models.baseline_convnet(precision="float32"))["training"]
+    speeds = {json.loads(p.read_text())["machine"]["cpu"]["tag"]: json.loads(p.read_text())
+              for p in sorted(BOOK_RUNS.glob("modern_speed_*.json"))}
+    groups = defaultdict(list)
+    for r in results:
+        if not r["final"]:
+            groups[(r["epochs"], r["info"]["cpu"]["tag"])].append(r)
+    header = ["row: adds to the row above", "weights", "training FLOPs per image (× the book's)"]
+    header += [f"time per training image, × the book's: {_machine(s['machine']['cpu'])}, "
+               f"{s['machine']['precision']}" for s in speeds.values()]
+    header += [f"best validation accuracy after {epochs} epochs, mean (range): "
+               f"{_machine(runs[0]['info']['cpu'])}, {runs[0]['info']['precision']}"
+               for (epochs, _), runs in sorted(groups.items())] or [
+        "best validation accuracy, same budget for every row"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for i, row in enumerate(modern.ABLATION):
+        model = modern.ablation_convnet(row, decay_steps=1000, precision="float32")
+        flops = models.flops_per_image(model)["training"]
+        cells = [f"`{row}`", f"{model.count_params():,}", f"{flops / 1e9:.2f} G ({flops / book:.2f}×)"]
+        for speed in speeds.values():
+            # Rows that change only the optimizer or the data share the network above.
+            timed = speed["rows"][next(r for r in reversed(modern.ABLATION[:i + 1]) if r in speed["rows"])]
+            low, high = timed["seconds_over_book_range"]
+            cells.append(f"{timed['seconds_over_book']:.2f}× ({low:.2f}-{high:.2f})")
+        for key in sorted(groups):
+            mine = [r for r in groups[key] if r["row"] == row]
+            cells.append(f"{_mean_range([r['best_val_accuracy'] for r in mine])}, seeds "
+                         f"{', '.join(str(r['seed']) for r in mine)}" if mine else "not run")
+        if not groups:
+            cells.append("not run yet")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def final_table(results):
+    """Notebook 06's recipe against the book's, each seed's test accuracy and cost."""
+    finals = sorted((r for r in results if r["final"]), key=lambda r: (r["epochs"], r["seed"]))
+    book = _book_reproduction()
+    lines = ["| recipe | seeds | best validation accuracy | test accuracy, best-validation "
+             "checkpoint: mean (range) | test accuracy, final model | CPU-hours per run | machine |",
+             "|---|---|---|---|---|---|---|"]
+    if book:
+        lines.append(
+            f"| the book's (04), {book[0]['epochs']} epochs | {len(book)} | "
+            f"{_mean_range([r['best_val_accuracy'] for r in book])} | "
+            f"{_mean_range([r['test']['best_val_model']['accuracy'] for r in book])} | "
+            f"{_mean_range([r['test']['final_model']['accuracy'] for r in book])} | "
+            f"{_mean_range([cpu_hours(r['history'], r['epochs'], 2) for r in book], 1)} | "
+            "2 cores, float32; CPU model not recorded |")
+    by_budget = defaultdict(list)
+    for r in finals:
+        by_budget[(r["epochs"], r["info"]["cpu"]["tag"])].append(r)
+    for (epochs, _), runs in sorted(by_budget.items()):
+        cpu = runs[0]["info"]["cpu"]
+        lines.append(
+            f"| notebook 06's, {epochs} epochs | {len(runs)} | "
+            f"{_mean_range([r['best_val_accuracy'] for r in runs])} | "
+            f"{_mean_range([r['test']['best_val_model']['accuracy'] for r in runs])} | "
+            f"{_mean_range([r['test']['final_model']['accuracy'] for r in runs])} | "
+            f"{_mean_range([r['cpu_hours'] for r in runs], 1)} | "
+            f"{_machine(cpu)} |")
+    if not finals:
+        lines.append("| notebook 06's | not run yet | | | | | |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", help="Kaggle train folder or zip (default: as prepare-data)")
+    parser.add_argument("--rows", nargs="+", default=list(modern.ABLATION), choices=modern.ABLATION)
+    parser.add_argument("--epochs", type=int, default=30,
+                        help="passes over the 2,000 training photos, the same for every row")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--final", action="store_true",
+                        help="final models: evaluate them on the test set, and write the first "
+                             "seed's history to catdog_lib/reference/modern.json")
+    parser.add_argument("--table", action="store_true",
+                        help="print the README's tables from the committed results and stop")
+    args = parser.parse_args(argv)
+    if args.table:
+        results = load()
+        print(final_table(results) + "\n\n" + ablation_table(results))
+        return
+    os.environ["CATDOG_PROFILE"] = "full"
+    os.environ.setdefault("CATDOG_UNATTENDED", "1")
+    prepared = data.prepare_small_dataset(args.source)
+    if prepared.source == "toy":
+        sys.exit("modern_convnet.py needs the real photos; give --source or CATDOG_KAGGLE_TRAIN")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for row in args.rows:
+        for seed in args.seeds:
+            result = run_one(row, args.epochs, seed, prepared, args.final)
+            out = RESULTS / f"{row}_e{args.epochs}_seed{seed}_{train.cpu()['tag']}.json"
+            out.write_text(json.dumps(result, indent=1) + "\n")
+            print(f"{row} seed {seed}: best val {result['best_val_accuracy']:.3f} "
+                  f"(epoch {result['best_epoch']}), {result['median_seconds_per_epoch']:.0f} s/epoch"
+                  f" -> {out}", flush=True)
+            if args.final and seed == args.seeds[0]:
+                (config.REFERENCE_DIR / "modern.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
