@@ -126,7 +126,7 @@ def profile(gpu=False):
     >>> from catdog_lib import config
     >>> sorted(config.profile())  # doctest: +NORMALIZE_WHITESPACE
     ['ascent_steps', 'augmented_epochs', 'augmented_steps', 'baseline_epochs', 'baseline_steps',
-     'gpu', 'name', 'source', 'validation_steps']
+     'gpu', 'modern_epochs', 'modern_steps', 'name', 'source', 'validation_steps']
     """
     name = _choice("CATDOG_PROFILE", "quick", tuple(PROFILES))
     settings = {"name": name, **PROFILES[name], "gpu": False}

@@ -128,9 +128,11 @@ def _optimizer(row, decay_steps, micro_batches):
     accumulate = micro_batches if micro_batches > 1 else None  # as in models
     if not _has(row, "adamw_cosine"):
         return keras.optimizers.RMSprop(learning_rate=1e-4, gradient_accumulation_steps=accumulate)
-    warmup = int(WARMUP_FRACTION * decay_steps)
+    # Keras evaluates a schedule at every batch, accumulated or not.
+    steps = decay_steps * micro_batches
+    warmup = int(WARMUP_FRACTION * steps)
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps - warmup, warmup_target=PEAK_LEARNING_RATE, warmup_steps=warmup)
+        0.0, steps - warmup, warmup_target=PEAK_LEARNING_RATE, warmup_steps=warmup)
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=WEIGHT_DECAY,
                                   gradient_accumulation_steps=accumulate)
 

@@ -208,7 +208,8 @@ def _curves(ax, history, metric, colour, label, faded=False):
     alpha = 0.35 if faded else 1.0
     ax.plot(updates, history[metric], "o", color=colour, alpha=alpha, markersize=3.5,
             label=f"{label}: training")
-    ax.plot(updates, history["val_" + metric], "-", color=colour, alpha=alpha,
+    # A marker too, so a one-epoch run still shows its validation point.
+    ax.plot(updates, history["val_" + metric], ".-", color=colour, alpha=alpha,
             label=f"{label}: validation")
     ax.set_xlabel("weight updates (one point per epoch)")
 
@@ -549,16 +550,25 @@ def side_by_side(counts, title):
     return fig
 
 
-def learning_rate(schedule, updates):
+def learning_rate(schedule, updates, micro_batches=1):
     """A learning-rate schedule over a run of ``updates`` weight updates.
+
+    Parameters
+    ----------
+    schedule : keras.optimizers.schedules.LearningRateSchedule
+    updates : int
+    micro_batches : int
+        Batches per update: Keras steps a schedule at every batch.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    steps = np.arange(updates)
+    steps = np.arange(updates * micro_batches)
     fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
-    ax.plot(steps, [float(schedule(int(s))) for s in steps], ".-", label="this run's schedule")
+    ax.plot(steps / micro_batches, [float(schedule(int(s))) for s in steps], ".-",
+            label="this run's schedule")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.axhline(1e-4, color="grey", linestyle="--", label="the book's RMSprop: 1e-4 throughout")
     ax.set_xlabel("weight update")
     ax.set_ylabel("learning rate")

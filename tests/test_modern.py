@@ -97,6 +97,23 @@ def test_the_schedule_warms_up_then_decays_to_zero():
         modern.ablation_convnet("nope")
 
 
+def test_the_schedule_spans_the_updates_when_batches_are_accumulated():
+    # Keras steps a schedule at every batch, accumulated or not: over 6
+    # updates of 2 micro-batches the rate must still be well above 0 halfway.
+    model = modern.ablation_convnet("adamw_cosine", decay_steps=6, micro_batches=2,
+                                    precision="float32")
+    images = np.zeros((2, 150, 150, 3), "uint8")
+    labels = np.array([[0.0], [1.0]], "float32")
+    rates = []
+    for _ in range(12):
+        model.train_on_batch(images, labels)
+        rates.append(float(model.optimizer.learning_rate))
+    assert int(model.optimizer.iterations) == 6
+    assert rates[5] > 0.4 * modern.PEAK_LEARNING_RATE  # after 3 of 6 updates: halfway down
+    assert rates[9] > 0  # after 5 of 6
+    assert rates[11] == pytest.approx(0, abs=1e-9)
+
+
 def deep_stack(residual, depth=12):
     # Notebook 06's picture of what the shortcuts carry.
     inputs = keras.Input(shape=(64, 64, 3))
