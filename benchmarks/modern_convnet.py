@@ -40,7 +40,8 @@ from catdog_lib import augment, config, data, models, modern, train
 RESULTS = Path(__file__).resolve().parent / "results" / "modern"
 BATCH = config.BATCH_SIZE  # per update, fed as MICRO_BATCHES batches, as in notebook 06
 MICRO_BATCHES = config.MICRO_BATCHES
-# The book's augmented reproduction, for the side-by-side cost and accuracy.
+ABLATION_INDEX = {row: i for i, row in enumerate(modern.ABLATION)}
+# The book's augmented reproduction (side by side with 06) and modern_speed.py's files.
 BOOK_RUNS = Path(__file__).resolve().parent / "results"
 
 
@@ -92,9 +93,6 @@ def run_one(row, epochs, seed, prepared, final):
     return result
 
 
-ABLATION_INDEX = {row: i for i, row in enumerate(modern.ABLATION)}
-
-
 def cpu_hours(history, epochs, cores):
     """The median epoch's seconds times the epochs and the cores: a shared
     machine's stalls (a few epochs took several times the median) left out."""
@@ -135,15 +133,14 @@ def ablation_table(results):
     image against the book's (measured side by side by ``modern_speed.py``, one
     column per machine), and its validation accuracy for each budget run."""
     book = models.flops_per_image(models.baseline_convnet(precision="float32"))["training"]
-    speeds = {json.loads(p.read_text())["machine"]["cpu"]["tag"]: json.loads(p.read_text())
-              for p in sorted(BOOK_RUNS.glob("modern_speed_*.json"))}
+    speeds = [json.loads(p.read_text()) for p in sorted(BOOK_RUNS.glob("modern_speed_*.json"))]
     groups = defaultdict(list)
     for r in results:
         if not r["final"]:
             groups[(r["epochs"], r["info"]["cpu"]["tag"])].append(r)
     header = ["row: adds to the row above", "weights", "training FLOPs per image (× the book's)"]
     header += [f"time per training image, × the book's: {_machine(s['machine']['cpu'])}, "
-               f"{s['machine']['precision']}" for s in speeds.values()]
+               f"{s['machine']['precision']}" for s in speeds]
     header += [f"best validation accuracy after {epochs} epochs, mean (range): "
                f"{_machine(runs[0]['info']['cpu'])}, {runs[0]['info']['precision']}"
                for (epochs, _), runs in sorted(groups.items())] or [
@@ -153,7 +150,7 @@ def ablation_table(results):
         model = modern.ablation_convnet(row, decay_steps=1000, precision="float32")
         flops = models.flops_per_image(model)["training"]
         cells = [f"`{row}`", f"{model.count_params():,}", f"{flops / 1e9:.2f} G ({flops / book:.2f}×)"]
-        for speed in speeds.values():
+        for speed in speeds:
             # Rows that change only the optimizer or the data share the network above.
             timed = speed["rows"][next(r for r in reversed(modern.ABLATION[:i + 1]) if r in speed["rows"])]
             low, high = timed["seconds_over_book_range"]
