@@ -50,6 +50,7 @@ PROFILES = {
     # ascent_steps: notebook 05's gradient-ascent steps (the book's 40).
     # modern_*: notebook 06's epochs and updates per epoch (63 batches of 32
     #   cover the 2,000 training photos once).
+    # test_images: how many test images the notebooks score (None: every one).
     # steps: batches per training epoch (None: the whole training set once);
     #   the book's augmented run draws 100 batches of 32 per epoch, its
     #   baseline 100 batches of 20, which is the whole training set.
@@ -57,13 +58,13 @@ PROFILES = {
     # 2 CPU cores; the reference runs show how the full curves continue.
     "smoke": {"source": "toy", "baseline_epochs": 1, "augmented_epochs": 1,
               "baseline_steps": 3, "augmented_steps": 3, "validation_steps": 2, "ascent_steps": 2,
-              "modern_epochs": 1, "modern_steps": 3},
+              "modern_epochs": 1, "modern_steps": 3, "test_images": 64},
     "quick": {"source": "auto", "baseline_epochs": 5, "augmented_epochs": 4,
               "baseline_steps": None, "augmented_steps": 63, "validation_steps": None,
-              "ascent_steps": 40, "modern_epochs": 2, "modern_steps": 30},
+              "ascent_steps": 40, "modern_epochs": 2, "modern_steps": 30, "test_images": None},
     "full": {"source": "auto", "baseline_epochs": 30, "augmented_epochs": 100,
              "baseline_steps": None, "augmented_steps": 100, "validation_steps": None,
-             "ascent_steps": 40, "modern_epochs": 100, "modern_steps": 63},
+             "ascent_steps": 40, "modern_epochs": 100, "modern_steps": 63, "test_images": None},
 }
 # auto: bfloat16 where the hardware computes it natively, float32 elsewhere
 # (see models.choose_policy).
@@ -126,7 +127,7 @@ def profile(gpu=False):
     >>> from catdog_lib import config
     >>> sorted(config.profile())  # doctest: +NORMALIZE_WHITESPACE
     ['ascent_steps', 'augmented_epochs', 'augmented_steps', 'baseline_epochs', 'baseline_steps',
-     'gpu', 'modern_epochs', 'modern_steps', 'name', 'source', 'validation_steps']
+     'gpu', 'modern_epochs', 'modern_steps', 'name', 'source', 'test_images', 'validation_steps']
     """
     name = _choice("CATDOG_PROFILE", "quick", tuple(PROFILES))
     settings = {"name": name, **PROFILES[name], "gpu": False}

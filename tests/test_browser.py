@@ -117,8 +117,10 @@ def menu(page, top, item, until):
             page.keyboard.press("Escape")
 
 
-def run_all(browser, lab, name, timeout_s):
-    """Open a notebook, run every cell from the Run menu, wait until done."""
+def run_all(browser, lab, name, timeout_s, through=None):
+    """Open a notebook and run it from the Run menu: every cell, or with
+    ``through`` only the cells down to the first one whose code holds that
+    text. Wait until done."""
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # A workspace of its own, reset: JupyterLab would otherwise reopen earlier tabs.
@@ -135,18 +137,31 @@ def run_all(browser, lab, name, timeout_s):
     prompts = "[...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
     menu(page, "Edit", "Clear Outputs of All Cells",
          until=f"() => !{prompts}.some(p => /\\d/.test(p.textContent))")
-    menu(page, "Run", "Run All Cells",
+    if through is None:
+        item, last = "Run All Cells", -1
+    else:
+        cells = page.locator(f"{panel} .jp-Notebook .jp-Cell")
+        index = cells.evaluate_all(
+            "(cells, text) => cells.findIndex(c => c.classList.contains('jp-CodeCell')"
+            " && c.querySelector('.cm-content').textContent.includes(text))", through)
+        assert index >= 0, f"{name}: no cell holds {through!r}"
+        last = cells.evaluate_all(  # the cell's place among the code cells
+            "(cells, i) => cells.slice(0, i).filter(c => c.classList.contains('jp-CodeCell'))"
+            ".length", index)
+        cells.nth(index + 1).click()  # the Run menu runs every cell above the selected one
+        item = "Run All Above Selected Cell"
+    menu(page, "Run", item,
          until=f"() => {prompts}.some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")
-    # Done when no prompt shows [*] and the last code cell has a number.
+    # Done when no prompt shows [*] and the last cell to run has a number.
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / f"{name[:2]}_started.png")
     page.wait_for_function(
-        """() => {
+        """last => {
             const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
                 .map(p => p.textContent.trim());
             return prompts.length && !prompts.some(t => t.includes('*'))
-                && /\\[\\d+\\]/.test(prompts[prompts.length - 1]);
-        }""", timeout=timeout_s * 1000)
+                && /\\[\\d+\\]/.test(prompts.at(last));
+        }""", arg=last, timeout=timeout_s * 1000)
     return page
 
 
@@ -155,11 +170,11 @@ def assert_no_errors(page, name):
     assert errors.count() == 0, f"{name}: {errors.first.inner_text()[:500]}"
 
 
-def open_explorer(browser, lab, name, control, timeout_s):
-    """Run a notebook, check it has no errors, and find the explorer holding
-    ``control``: the page, the explorer, its picture, and the picture's bytes.
-    The page is screenshot as found."""
-    page = run_all(browser, lab, name, timeout_s)
+def open_explorer(browser, lab, name, control, timeout_s, through=None):
+    """Run a notebook (through the cell holding ``through``, if given), check it
+    has no errors, and find the explorer holding ``control``: the page, the
+    explorer, its picture, and the picture's bytes. The page is screenshot as found."""
+    page = run_all(browser, lab, name, timeout_s, through)
     assert_no_errors(page, name[:2])
     explorer = page.locator(f".widget-vbox:has({control}):has(img.widget-image)").first
     explorer.scroll_into_view_if_needed()
@@ -193,7 +208,9 @@ def test_notebook_01_explorer_reacts_in_the_browser(browser, lab):
 
 def test_notebook_04_augmentation_explorer_reacts_in_the_browser(browser, lab):
     page, explorer, picture, before = open_explorer(
-        browser, lab, "04_augmentation_and_dropout.ipynb", ".widget-slider", timeout_s=600)
+        browser, lab, "04_augmentation_and_dropout.ipynb", ".widget-slider", timeout_s=300,
+        # Training and the test set follow the explorer; nbval and test_precisions run them.
+        through="widgets.augmentation_explorer(")
     handle = explorer.locator(".noUi-handle").first  # the rotation slider
     handle.focus()
     for _ in range(4):

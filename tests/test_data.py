@@ -229,6 +229,20 @@ def test_load_datasets_gives_uint8_batches_with_binary_labels(kaggle_dir, tmp_pa
     assert first != second  # reshuffled every epoch
 
 
+def test_a_few_test_images_are_half_of_each_class(kaggle_dir, tmp_path, capsys):
+    prepare(kaggle_dir, tmp_path / "small")
+    _, _, whole = data.load_datasets(tmp_path / "small", image_size=(32, 32), batch_size=4)
+    _, _, few = data.load_datasets(tmp_path / "small", image_size=(32, 32), batch_size=4,
+                                   test_images=4)
+    assert "Test set: the first 2 cats and 2 dogs of the 6 test images (test_images=4)" in \
+        capsys.readouterr().out
+    whole_x, whole_y = (np.concatenate([b[i].numpy() for b in whole]) for i in (0, 1))
+    few_x, few_y = (np.concatenate([b[i].numpy() for b in few]) for i in (0, 1))
+    assert few_y.ravel().tolist() == [0.0, 0.0, 1.0, 1.0]
+    # The first two cats and the first two dogs of the whole set, in its order.
+    np.testing.assert_array_equal(few_x, whole_x[[0, 1, 3, 4]])
+
+
 # ------------------------------------------------------------- real files
 
 @pytest.mark.skipif(not REAL_TRAIN.is_dir(), reason="the real photos are not on this machine")

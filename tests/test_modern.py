@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import keras
+import nbformat
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -115,13 +116,13 @@ def test_the_schedule_spans_the_updates_when_batches_are_accumulated():
 
 
 def deep_stack(residual, depth=12):
-    # Notebook 06's picture of what the shortcuts carry.
-    inputs = keras.Input(shape=(64, 64, 3))
-    x = layers.Conv2D(16, 3, padding="same", activation="relu")(layers.Rescaling(1 / 255)(inputs))
-    for _ in range(depth):
-        y = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
-        x = layers.add([x, y]) if residual else y
-    return keras.Model(inputs, layers.Dense(1, activation="sigmoid")(layers.GlobalAveragePooling2D()(x)))
+    """Notebook 06's picture of what the shortcuts carry: its own tagged cell, run here."""
+    cells = nbformat.read(REPO / "notebooks" / "06_a_modern_convnet.ipynb", as_version=4).cells
+    tagged = [c.source for c in cells if "deep-stack" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    namespace = {"keras": keras, "layers": layers}
+    exec(tagged[0], namespace)
+    return namespace["deep_stack"](residual, depth)
 
 
 def test_gradient_norms_agree_with_a_finite_difference():
@@ -205,7 +206,7 @@ def test_the_final_recipe_trains_resumes_and_reloads(precision, kaggle_dir, tmp_
     assert np.isfinite(scores["loss"]) and scores["confusion"].sum() == 6
     table = train.compare_on_test([("06", "modern", "modern"), ("03", "absent", "baseline")],
                                   test_ds, prepared.dest)
-    assert f"| 06 | {scores['accuracy']:.3f} after {history['updates'][-1]:,} updates |" in table
+    assert f"| 06 | {scores['accuracy']:.3f} (a run of {history['updates'][-1]:,} updates) |" in table
     assert "| 03 | not run with this profile |" in table
     # A run on other data is not scored against this test set.
     other = data.prepare_small_dataset(kaggle_dir, tmp_path / "other",
