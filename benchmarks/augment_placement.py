@@ -19,9 +19,9 @@ from pathlib import Path
 
 os.environ.setdefault("CATDOG_UNATTENDED", "1")
 
-import keras  # noqa: E402
-
+# catdog_lib first: it imports TensorFlow without its C++ start-up lines.
 from catdog_lib import augment, data, models  # noqa: E402
+import keras  # noqa: E402
 
 
 def timed_steps(model, dataset, steps):

@@ -32,11 +32,12 @@ from pathlib import Path
 
 os.environ.setdefault("CATDOG_UNATTENDED", "1")
 
+# catdog_lib first: it imports TensorFlow without its C++ start-up lines.
+from catdog_lib import augment, data, models  # noqa: E402
+from catdog_lib.train import cpu as cpu_of_this_machine  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from catdog_lib import augment, data, models  # noqa: E402
-from catdog_lib.train import cpu as cpu_of_this_machine  # noqa: E402
 
 BATCH = 32  # the book's augmented batches
 

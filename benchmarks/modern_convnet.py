@@ -33,9 +33,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+# catdog_lib first: it imports TensorFlow without its C++ start-up lines.
+from catdog_lib import augment, config, data, models, modern, train
 import keras
 
-from catdog_lib import augment, config, data, models, modern, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "modern"
 BATCH = config.BATCH_SIZE  # per update, fed as MICRO_BATCHES batches, as in notebook 06

@@ -22,9 +22,10 @@ from pathlib import Path
 os.environ["CATDOG_PROFILE"] = "full"
 os.environ.setdefault("CATDOG_UNATTENDED", "1")
 
+# catdog_lib first: it imports TensorFlow without its C++ start-up lines.
+from catdog_lib import augment, config, data, models, train  # noqa: E402
 import keras  # noqa: E402
 
-from catdog_lib import augment, config, data, models, train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 os.environ.setdefault("CATDOG_UNATTENDED", "1")
 
-import keras  # noqa: E402
-
+# catdog_lib first: it imports TensorFlow without its C++ start-up lines.
 from catdog_lib import config, data, models, train  # noqa: E402
+import keras  # noqa: E402
 
 
 def main():
