@@ -1020,6 +1020,9 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
 
     dest = Path(dest or prepared_dir())
     seed = config.seed() if seed is None else seed
+    counts = count_images(dest)
+    if test_images:
+        cats, dogs = test_images // 2, test_images - test_images // 2
     pipelines = []
     for split in SPLITS:
         # Training and validation are shuffled, so a few validation batches
@@ -1038,18 +1041,15 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
         if not read_once:
             ds = ds.cache()
         if split == "train":
-            n = sum(count_images(dest)["train"].values())
+            n = sum(counts["train"].values())
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        if read_once and test_images:
-            cats = count_images(dest)["test"][config.CLASSES[0]]
-            ds = ds.take(test_images // 2).concatenate(
-                ds.skip(cats).take(test_images - test_images // 2))
+        if read_once and test_images:  # file order: every cat, then every dog
+            ds = ds.take(cats).concatenate(ds.skip(counts["test"][config.CLASSES[0]]).take(dogs))
         pipelines.append(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
     print(f"Images: {describe(dest)}")
     if test_images:
-        print(f"Test set: the first {test_images // 2} cats and {test_images - test_images // 2} "
-              f"dogs of the {sum(count_images(dest)['test'].values()):,} test images "
-              f"(test_images={test_images})")
+        print(f"Test set: the first {cats} cats and {dogs} dogs of the "
+              f"{sum(counts['test'].values()):,} test images (test_images={test_images})")
     return tuple(pipelines)
 
 

@@ -19,6 +19,14 @@ ODD_IMAGES = SHARED / "odd-images"
 SMALL_SIZES = {"train": 6, "validation": 3, "test": 3}
 
 
+def tagged_sources(notebook, *tags):
+    """The sources of a notebook's cells that carry any of ``tags``, in order."""
+    import nbformat
+
+    cells = nbformat.read(REPO / "notebooks" / notebook, as_version=4).cells
+    return [c.source for c in cells if set(tags) & set(c.metadata.get("tags", []))]
+
+
 def tree_hashes(folder):
     """sha256 of every file under ``folder``, to prove a source is untouched."""
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()

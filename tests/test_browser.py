@@ -140,15 +140,13 @@ def run_all(browser, lab, name, timeout_s, through=None):
     if through is None:
         item, last = "Run All Cells", -1
     else:
-        cells = page.locator(f"{panel} .jp-Notebook .jp-Cell")
-        index = cells.evaluate_all(
-            "(cells, text) => cells.findIndex(c => c.classList.contains('jp-CodeCell')"
-            " && c.querySelector('.cm-content').textContent.includes(text))", through)
-        assert index >= 0, f"{name}: no cell holds {through!r}"
-        last = cells.evaluate_all(  # the cell's place among the code cells
-            "(cells, i) => cells.slice(0, i).filter(c => c.classList.contains('jp-CodeCell'))"
-            ".length", index)
-        cells.nth(index + 1).click()  # the Run menu runs every cell above the selected one
+        code = page.locator(f"{panel} .jp-Notebook .jp-CodeCell")
+        last = code.evaluate_all("(cells, text) => cells.findIndex("
+                                 "c => c.querySelector('.cm-content').textContent.includes(text))",
+                                 through)
+        assert last >= 0, f"{name}: no cell holds {through!r}"
+        # The Run menu runs every cell above the selected one: select the next.
+        code.nth(last).locator("xpath=following-sibling::div[contains(@class, 'jp-Cell')][1]").click()
         item = "Run All Above Selected Cell"
     menu(page, "Run", item,
          until=f"() => {prompts}.some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")

@@ -6,14 +6,13 @@ import subprocess
 import sys
 
 import keras
-import nbformat
 import numpy as np
 import pytest
 import tensorflow as tf
 from keras import layers
 
 from catdog_lib import augment, config, data, models, modern, train
-from conftest import REPO, SMALL_SIZES, fit
+from conftest import REPO, SMALL_SIZES, fit, tagged_sources
 
 
 def build(row, precision="float32"):
@@ -117,8 +116,7 @@ def test_the_schedule_spans_the_updates_when_batches_are_accumulated():
 
 def deep_stack(residual, depth=12):
     """Notebook 06's picture of what the shortcuts carry: its own tagged cell, run here."""
-    cells = nbformat.read(REPO / "notebooks" / "06_a_modern_convnet.ipynb", as_version=4).cells
-    tagged = [c.source for c in cells if "deep-stack" in c.metadata.get("tags", [])]
+    tagged = tagged_sources("06_a_modern_convnet.ipynb", "deep-stack")
     assert len(tagged) == 1
     namespace = {"keras": keras, "layers": layers}
     exec(tagged[0], namespace)

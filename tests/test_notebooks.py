@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from catdog_lib import cli, config, explain, models, modern
-from conftest import REPO
+from conftest import REPO, tagged_sources
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ABSOLUTE_PATH = re.compile(r"(/home/|/root/|/Users/|/work/|/tmp/|[A-Z]:\\\\Users)")
@@ -210,9 +210,7 @@ def layer_facts(layer):
 def test_the_notebooks_network_is_the_packages(name, package_model):
     # The benchmarks train catdog_lib.models' networks and the notebooks show
     # their own: this keeps the two the same network, compiled the same way.
-    cells = nbformat.read(REPO / "notebooks" / name, as_version=4).cells
-    source = "\n".join(c.source for c in cells
-                       if {"book-network", "book-compile"} & set(c.metadata.get("tags", [])))
+    source = "\n".join(tagged_sources(name, "book-network", "book-compile"))
     namespace = {"keras": keras, "layers": keras.layers, "models": models,
                  "PRECISION": "float32", "MICRO_BATCHES": config.MICRO_BATCHES}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -231,9 +229,8 @@ def test_the_notebooks_network_is_the_packages(name, package_model):
 def test_notebook_06_network_is_the_last_ablation_row():
     # benchmarks/modern_convnet.py trains catdog_lib.modern's rows; notebook
     # 06 writes its network out. This keeps the two the same, compiled alike.
-    cells = nbformat.read(REPO / "notebooks" / "06_a_modern_convnet.ipynb", as_version=4).cells
-    source = "\n".join(c.source for c in cells
-                       if {"modern-network", "modern-compile"} & set(c.metadata.get("tags", [])))
+    source = "\n".join(tagged_sources("06_a_modern_convnet.ipynb", "modern-network",
+                                       "modern-compile"))
     namespace = {"keras": keras, "layers": keras.layers, "models": models,
                  "PRECISION": "float32", "EPOCHS": 7, "STEPS_PER_EPOCH": 63,
                  "MICRO_BATCHES": config.MICRO_BATCHES}
@@ -267,7 +264,6 @@ def _without_docstring(function_source):
 def test_notebook_05_teaches_the_tested_code(tag, function):
     # The notebook shows these functions in full; tests/test_explain.py checks
     # catdog_lib.explain's. This keeps the two the same code, docstrings aside.
-    cells = nbformat.read(REPO / "notebooks" / "05_what_the_convnet_learned.ipynb", as_version=4).cells
-    tagged = [c.source for c in cells if tag in c.metadata.get("tags", [])]
+    tagged = tagged_sources("05_what_the_convnet_learned.ipynb", tag)
     assert len(tagged) == 1
     assert _without_docstring(tagged[0]) == _without_docstring(inspect.getsource(function))

@@ -83,9 +83,8 @@ def test_train_evaluate_reload_and_resume(forced, kaggle_dir, tmp_path, capsys):
                          indirect=True)
 def test_smoke_notebook_04_runs_in_the_other_precisions(forced):
     data.prepare_small_dataset("toy")
-    for name in ("04_augmentation_and_dropout.ipynb",):
-        nb, _, _, error = cli.execute(REPO / "notebooks" / name)
-        assert error is None, error
-        printed = "".join(o.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                          for o in cell.outputs)
-        assert re.search(rf"Training on \w+ with precision {forced} \(.+\), profile smoke", printed)
+    nb, _, _, error = cli.execute(REPO / "notebooks" / "04_augmentation_and_dropout.ipynb")
+    assert error is None, error
+    printed = "".join(o.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                      for o in cell.outputs)
+    assert re.search(rf"Training on \w+ with precision {forced} \(.+\), profile smoke", printed)
