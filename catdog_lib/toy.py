@@ -13,6 +13,8 @@ dataset step treats them exactly like the real photos.
 """
 import json
 import math
+import os
+import secrets
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -171,10 +173,28 @@ def draw_image(kind, index, seed=None):
     return img
 
 
+def _write_whole(path, write):
+    """Write through a hidden file beside ``path``, then rename it over ``path``:
+    another process drawing the same set at once (two notebooks started together)
+    must never read a half-written image. The hidden name is not a Kaggle name,
+    so the dataset step never takes one left by a kill for an image."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}.part")
+    f = open(partial, "xb")
+    try:
+        with f:
+            write(f)
+        os.replace(partial, path)
+    except BaseException:
+        os.unlink(partial)
+        raise
+
+
 def _write_one(args):
     kind, index, seed, folder = args
     quality = int(np.random.default_rng([seed, kind == "dog", index, 1]).integers(40, 96))
-    draw_image(kind, index, seed).save(Path(folder) / f"{kind}.{index}.jpg", quality=quality)
+    image = draw_image(kind, index, seed)
+    _write_whole(Path(folder) / f"{kind}.{index}.jpg",
+                 lambda f: image.save(f, format="JPEG", quality=quality))
 
 
 def make_toy_set(dest=None, per_class=2000, seed=None, workers=2):
@@ -219,5 +239,5 @@ def make_toy_set(dest=None, per_class=2000, seed=None, workers=2):
         for job in jobs:
             _write_one(job)
     # Written last, so an interrupted run is redrawn rather than trusted.
-    stamp.write_text(json.dumps(wanted))
+    _write_whole(stamp, lambda f: f.write(json.dumps(wanted).encode()))
     return dest

@@ -15,7 +15,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from catdog_lib import cli, data
+from catdog_lib import cli, data, toy
 from conftest import REPO, SMALL_SIZES, tree_hashes
 
 GIB = 2**30
@@ -231,6 +231,29 @@ def test_two_runs_at_once_leave_one_whole_dataset(kaggle_dir, tmp_path, start):
         assert sorted("Copied 24 images" in out for out in outputs) == [False, True], outputs
         assert any("already prepared and verified" in out for out in outputs), outputs
         assert prepare(kaggle_dir, dest).copied == 0  # whole and verified
+
+
+def test_a_toy_set_drawn_again_by_another_process_is_always_whole(tmp_path):
+    """Two notebooks started together on a fresh machine both draw the toy
+    set. While one draws it again over the files, the other must only ever
+    see whole images, or the dataset step would reject some as damaged."""
+    folder = toy.make_toy_set(tmp_path / "train", per_class=150, workers=1)
+    whole = {p.name: p.read_bytes() for p in folder.glob("*.jpg")}
+    (folder / "toy.json").unlink()  # as after an interrupted run: drawn again
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from catdog_lib import toy; "
+            f"toy.make_toy_set({str(folder)!r}, per_class=150, workers=1)")
+    child = subprocess.Popen([sys.executable, "-c", code])
+    reads = 0
+    try:
+        while child.poll() is None:
+            for name, expected in whole.items():
+                assert (folder / name).read_bytes() == expected, f"{name} was read half-written"
+                reads += 1
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.wait() == 0 and reads > len(whole)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*whole, "toy.json"])
 
 
 def test_a_second_run_waits_and_a_killed_run_loses_nothing(kaggle_dir, other_source, tmp_path,
