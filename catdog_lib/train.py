@@ -319,7 +319,7 @@ def saved_history(run_name):
 
 
 def reference_history(name):
-    """A committed reference run (``"baseline"`` or ``"augmented"``) on the real photos.
+    """A committed reference run (``"baseline"``, ``"augmented"`` or ``"modern"``) on the real photos.
 
     Returns
     -------

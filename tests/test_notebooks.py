@@ -155,10 +155,10 @@ def test_training_notebooks_have_a_parameters_cell_near_the_top(name):
         assert not set(re.findall(r"(?<![\w.])\w+", value)) & names, f"uses another parameter: {line!r}"
 
 
-def test_badges_and_install_cells_are_up_to_date():
-    # The README table also carries runtimes, which `make run` re-measures, so
-    # only the notebooks are compared here; the links are checked below.
-    assert [p for p in cli.update_badges(check=True) if p.suffix == ".ipynb"] == []
+def test_badges_install_cells_and_the_readme_table_are_up_to_date():
+    # The table's times come from the committed notebooks.json: after
+    # `make run RECORD=1`, `make badges` writes them into the README.
+    assert cli.update_badges(check=True) == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
