@@ -464,7 +464,13 @@ def _locked(dest):
     The kernel drops an flock when its process ends, however it ends, so a
     crash or ``kill -9`` never leaves a stale lock behind.
     """
-    import fcntl  # here, not at the top: Windows has none, and loads data all the same
+    try:  # here, not at the top: Windows has no fcntl, and loads prepared data all the same
+        import fcntl
+    except ModuleNotFoundError:
+        raise DatasetError(
+            f"{config.display_path(dest)}: preparing a dataset needs file locks (Python's fcntl, "
+            "on Linux and macOS), which this system lacks. On Windows, use WSL, Colab or "
+            "Binder.") from None
 
     path = _beside(dest, "lock")
     try:
@@ -1035,7 +1041,8 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
         read_once = split == "test"
         ds = keras.utils.image_dataset_from_directory(
             dest / split, label_mode="binary", class_names=list(config.CLASSES),
-            image_size=image_size, batch_size=None, shuffle=not read_once, seed=seed)
+            image_size=image_size, batch_size=None, shuffle=not read_once, seed=seed,
+            verbose=False)  # its "Found 2000 files" lines: one line below says it all
         ds = ds.map(lambda x, y: (tf.cast(tf.round(x), tf.uint8), y),
                     num_parallel_calls=tf.data.AUTOTUNE)
         if not read_once:
@@ -1047,6 +1054,7 @@ def load_datasets(dest=None, image_size=config.IMAGE_SIZE, batch_size=config.BAT
             ds = ds.take(cats).concatenate(ds.skip(counts["test"][config.CLASSES[0]]).take(dogs))
         pipelines.append(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
     print(f"Images: {describe(dest)}")
+    print("Split: " + ", ".join(f"{sum(counts[s].values()):,} {s}" for s in SPLITS) + " images")
     if test_images:
         print(f"Test set: the first {cats} cats and {dogs} dogs of the "
               f"{sum(counts['test'].values()):,} test images (test_images={test_images})")

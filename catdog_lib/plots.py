@@ -80,7 +80,7 @@ def feature_maps(image, kernel_names):
         _show_map(ax, conv.conv2d(image, conv.kernel(name)), name)
     for ax in axes.flat[n:]:
         ax.axis("off")
-    fig.suptitle("One 3x3 kernel, slid over the whole photo, gives one feature map", fontsize=11)
+    fig.suptitle("Each 3x3 kernel, slid over the whole photo, gives one feature map", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -129,7 +129,7 @@ def translation(image, kernel_name, dy, dx):
     maps = [conv.conv2d(image, k), conv.conv2d(moved, k)]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
     _show_map(axes[0], maps[0], f"{kernel_name}: original")
-    _show_map(axes[1], maps[1], f"photo shifted by ({dy}, {dx}) px")
+    _show_map(axes[1], maps[1], f"photo moved {dy} px down, {dx} px right")
     _show_map(axes[2], np.abs(maps[1] - conv.shift(maps[0], dy, dx)),
               "|shifted map - map of shifted photo|")
     fig.suptitle(f"Global max: {maps[0].max():.3f} before, {maps[1].max():.3f} after the shift",
@@ -339,15 +339,15 @@ def activation_grid(maps, n=8):
     fig, axes = plt.subplots(len(maps), n, figsize=(1.35 * n, 1.55 * len(maps)), squeeze=False)
     for row, (layer, fmap) in zip(axes, maps):
         for channel, ax in enumerate(row):
-            ax.imshow(fmap[..., channel], cmap="viridis")
+            ax.imshow(fmap[..., channel], cmap="viridis", vmin=0)
             ax.set_xticks([])
             ax.set_yticks([])
-            if channel == 0:
-                h, w, c = fmap.shape
-                ax.set_ylabel(f"{layer.name}\n{h}x{w}x{c}", fontsize=8)
-        row[0].set_title("channel 0", fontsize=8)
+        h, w, c = fmap.shape
+        row[0].set_ylabel(f"{layer.name}\n{h}x{w}x{c}", fontsize=8)
+    for channel, ax in enumerate(axes[0]):
+        ax.set_title(f"channel {channel}", fontsize=8)
     fig.suptitle(f"Channels 0-{n - 1} of every Conv2D and MaxPooling2D layer, for one photo: each "
-                 "panel scaled to its own maximum, uniformly dark = silent", fontsize=10)
+                 "panel scaled from 0 to its own maximum, uniformly dark = silent", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -473,7 +473,7 @@ def heatmaps(items, title):
         overlay(bottom, image, heatmap)
     colours = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(0, 1))
     bar = fig.colorbar(colours, ax=axes[1, :].tolist(), fraction=0.03, pad=0.02)
-    bar.set_ticks([0, 1], labels=["no evidence", "strongest"], fontsize=8)
+    bar.set_ticks([0, 1], labels=["no evidence", "strongest in this photo"], fontsize=8)
     fig.suptitle(title, fontsize=10)
     return fig
 

@@ -256,6 +256,16 @@ def test_a_toy_set_drawn_again_by_another_process_is_always_whole(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == sorted([*whole, "toy.json"])
 
 
+def test_without_file_locks_the_run_says_so_and_writes_nothing(kaggle_dir, tmp_path, start):
+    """As on Windows, where Python has no fcntl."""
+    child = start(kaggle_dir, tmp_path / "small", setup="sys.modules['fcntl'] = None")
+    out = child.communicate(timeout=60)[0].decode()
+    assert child.returncode != 0
+    assert "small: preparing a dataset needs file locks (Python's fcntl" in out, out
+    assert "use WSL, Colab or Binder" in out
+    assert not list(tmp_path.glob("*small*")) and not list(tmp_path.glob(".small*"))
+
+
 def test_a_second_run_waits_and_a_killed_run_loses_nothing(kaggle_dir, other_source, tmp_path,
                                                             start, capsys):
     dest = tmp_path / "small"
