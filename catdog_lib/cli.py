@@ -135,14 +135,20 @@ def execute(path, timeout=None, env=None):
     (notebook, seconds, PeakMemory of the kernel, error message or None)
     """
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    with PeakMemory() as memory:
+    # The kernel talks to us over Unix sockets in a private folder, not TCP
+    # ports that any user of a shared machine could reach (ipykernel warns
+    # about that on every start). Windows has only TCP.
+    with tempfile.TemporaryDirectory(prefix="catdog-kernel-") as sockets, PeakMemory() as memory:
+        km = (KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
+              if os.name == "posix" else None)
+        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
         try:
             # Nobody watches the kernel's output: no progress bars.
             client.execute(env={**os.environ, "CATDOG_UNATTENDED": "1", **(env or {})})

@@ -6,7 +6,9 @@ import io
 import json
 import os
 import re
+import tempfile
 import textwrap
+from pathlib import Path
 
 import keras
 import nbformat
@@ -194,6 +196,19 @@ def test_relative_paths_start_at_the_project_root_inside_the_kernel(tmp_path, mo
     assert error is None
     assert nb.cells[0].outputs[0].text.split() == [str(REPO / "elsewhere" / "data"), "1"]
     assert "CATDOG_UNATTENDED" not in os.environ  # set for the kernel only
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix sockets")
+def test_the_kernel_talks_over_private_sockets_and_says_nothing(tmp_path, capfd):
+    cell = nbformat.v4.new_code_cell("import os; print(os.getpid())")
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "01_quiet.ipynb")
+    before = set(Path(tempfile.gettempdir()).glob("catdog-kernel-*"))
+    nb, _, memory, error = cli.execute(tmp_path / "01_quiet.ipynb")
+    assert error is None and memory.peak_mb > 20
+    assert int(nb.cells[0].outputs[0].text) != os.getpid()
+    # ipykernel warns on stderr about every kernel it starts on TCP.
+    assert "without encryption" not in capfd.readouterr().err
+    assert set(Path(tempfile.gettempdir()).glob("catdog-kernel-*")) == before  # sockets removed
 
 
 def layer_facts(layer):
