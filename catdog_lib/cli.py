@@ -135,9 +135,9 @@ def execute(path, timeout=None, env=None):
     (notebook, seconds, PeakMemory of the kernel, error message or None)
     """
     import nbformat
-    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from traitlets.config import Config
 
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
@@ -145,9 +145,11 @@ def execute(path, timeout=None, env=None):
     # ports that any user of a shared machine could reach (ipykernel warns
     # about that on every start). Windows has only TCP.
     with tempfile.TemporaryDirectory(prefix="catdog-kernel-") as sockets, PeakMemory() as memory:
-        km = (KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
-              if os.name == "posix" else None)
-        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+        sockets_config = Config()
+        if os.name == "posix":
+            sockets_config.KernelManager.transport = "ipc"
+            sockets_config.KernelManager.ip = os.path.join(sockets, "kernel")
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=sockets_config,
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
             # Nobody watches the kernel's output: no progress bars.

@@ -205,7 +205,10 @@ def test_the_kernel_talks_over_private_sockets_and_says_nothing(tmp_path, capfd)
     before = set(Path(tempfile.gettempdir()).glob("catdog-kernel-*"))
     nb, _, memory, error = cli.execute(tmp_path / "01_quiet.ipynb")
     assert error is None and memory.peak_mb > 20
-    assert int(nb.cells[0].outputs[0].text) != os.getpid()
+    kernel = int(nb.cells[0].outputs[0].text)
+    assert kernel != os.getpid()
+    with pytest.raises(ProcessLookupError):
+        os.kill(kernel, 0)  # shut down and reaped, not left to notice its parent is gone
     # ipykernel warns on stderr about every kernel it starts on TCP.
     assert "without encryption" not in capfd.readouterr().err
     assert set(Path(tempfile.gettempdir()).glob("catdog-kernel-*")) == before  # sockets removed
