@@ -10,6 +10,7 @@ machine. Only ``--final`` runs touch the test set, once each, for the
 best-validation checkpoint and the final model; the ablation is read on
 the validation set alone.
 
+    export CATDOG_PRECISION=float32  # on every machine: runs of several CPUs share the tables
     # the ablation table: every row, the same budget
     python benchmarks/modern_convnet.py --source ../shared/data/dogs-vs-cats/train --epochs 30 --seeds 1 2
     # notebook 06's results, and its reference curves (seed 1)
@@ -20,7 +21,8 @@ the validation set alone.
 
 Runs resume where they stopped (``runs/modern-<row>-e<epochs>-seed<N>``). A
 run resumed on another machine would mix two machines' seconds, so the
-results name the machine, and a folder started elsewhere is refused. Pin
+results name the machine, and a folder started elsewhere is refused. The
+tables group runs by budget and precision, naming every machine. Pin
 ``CATDOG_PRECISION`` across a resumed run.
 """
 import argparse
@@ -131,22 +133,33 @@ def _machine(cpu):
     return f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['count']} cores)"
 
 
+def _by_budget(runs):
+    """Runs grouped by epochs and precision. The CPU changes from one work
+    session to the next, and at one precision it changes only the rounding, so seeds
+    and rows run on different machines share a group; each run's seconds stay
+    its own machine's, and the group names every machine."""
+    groups = defaultdict(list)
+    for r in runs:
+        groups[(r["epochs"], r["info"]["precision"])].append(r)
+    return sorted(groups.items())
+
+
+def _machines(runs):
+    return "; ".join(sorted({_machine(r["info"]["cpu"]) for r in runs}))
+
+
 def ablation_table(results):
     """Every ablation row: its weights and FLOPs (counted), its time per training
     image against the book's (measured side by side by ``modern_speed.py``, one
     column per machine), and its validation accuracy for each budget run."""
     book = models.flops_per_image(models.baseline_convnet(precision="float32"))["training"]
     speeds = [json.loads(p.read_text()) for p in sorted(BOOK_RUNS.glob("modern_speed_*.json"))]
-    groups = defaultdict(list)
-    for r in results:
-        if not r["final"]:
-            groups[(r["epochs"], r["info"]["cpu"]["tag"])].append(r)
+    groups = _by_budget(r for r in results if not r["final"])
     header = ["row: adds to the row above", "weights", "training FLOPs per image (× the book's)"]
     header += [f"time per training image, × the book's: {_machine(s['machine']['cpu'])}, "
                f"{s['machine']['precision']}" for s in speeds]
     header += [f"best validation accuracy after {epochs} epochs, mean (range): "
-               f"{_machine(runs[0]['info']['cpu'])}, {runs[0]['info']['precision']}"
-               for (epochs, _), runs in sorted(groups.items())] or [
+               f"{_machines(runs)}, {precision}" for (epochs, precision), runs in groups] or [
         "best validation accuracy, same budget for every row"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, row in enumerate(modern.ABLATION):
@@ -158,8 +171,8 @@ def ablation_table(results):
             timed = speed["rows"][next(r for r in reversed(modern.ABLATION[:i + 1]) if r in speed["rows"])]
             low, high = timed["seconds_over_book_range"]
             cells.append(f"{timed['seconds_over_book']:.2f}× ({low:.2f}-{high:.2f})")
-        for key in sorted(groups):
-            mine = [r for r in groups[key] if r["row"] == row]
+        for _, runs in groups:
+            mine = sorted((r for r in runs if r["row"] == row), key=lambda r: r["seed"])
             cells.append(f"{_mean_range([r['best_val_accuracy'] for r in mine])}, seeds "
                          f"{', '.join(str(r['seed']) for r in mine)}" if mine else "not run")
         if not groups:
@@ -183,18 +196,14 @@ def final_table(results):
             f"{_mean_range([r['test']['final_model']['accuracy'] for r in book])} | "
             f"{_mean_range([cpu_hours(r['history'], r['epochs'], 2) for r in book], 1)} | "
             "2 cores, float32; CPU model not recorded |")
-    by_budget = defaultdict(list)
-    for r in finals:
-        by_budget[(r["epochs"], r["info"]["cpu"]["tag"])].append(r)
-    for (epochs, _), runs in sorted(by_budget.items()):
-        cpu = runs[0]["info"]["cpu"]
+    for (epochs, precision), runs in _by_budget(finals):
         lines.append(
             f"| notebook 06's, {epochs} epochs | {len(runs)} | "
             f"{_mean_range([r['best_val_accuracy'] for r in runs])} | "
             f"{_mean_range([r['test']['best_val_model']['accuracy'] for r in runs])} | "
             f"{_mean_range([r['test']['final_model']['accuracy'] for r in runs])} | "
             f"{_mean_range([r['cpu_hours'] for r in runs], 1)} | "
-            f"{_machine(cpu)} |")
+            f"{_machines(runs)}, {precision} |")
     if not finals:
         lines.append("| notebook 06's | not run yet | | | | | |")
     return "\n".join(lines)

@@ -235,6 +235,17 @@ def test_the_benchmark_trains_a_row_and_tabulates_it(kaggle_dir, tmp_path, monke
     assert f"| `book` | 3,453,121 | 1.38 G (1.00×) |" in ablation
     assert f"{book['best_val_accuracy']:.3f}, seeds 1 |" in ablation
     assert "| `residual` |" in ablation and ablation.count("not run") == 7
+    # The CPU changes between work sessions: seeds trained on two machines
+    # still make one row (one column in the ablation) that names both.
+    xeon = {**result["info"]["cpu"], "model": "Intel Xeon", "flags": ["amx_bf16"], "tag": "xeon"}
+    def on_xeon(run):
+        return {**run, "seed": 2, "info": {**run["info"], "seed": 2, "cpu": xeon}}
+    both = modern_convnet.final_table([result, on_xeon(result), book])
+    assert both.count("| notebook 06's") == 1 and "| notebook 06's, 2 epochs | 2 |" in both
+    assert f"{modern_convnet._machine(result['info']['cpu'])}; Intel Xeon (amx_bf16; 2 cores)" in both
+    ablation = modern_convnet.ablation_table([result, book, on_xeon(book)])
+    assert ablation.count("best validation accuracy after 2 epochs") == 1
+    assert "seeds 1, 2 |" in ablation and ablation.count("not run") == 7
     # A run folder started on another machine is not resumed here.
     run_json = tmp_path / "runs" / "modern-book-e2-seed1" / "run.json"
     run_json.write_text(json.dumps({**json.loads(run_json.read_text()),
