@@ -636,6 +636,9 @@ def _write_report(path, source, note, problems, leaks, canonical, rows):
         lines.append(f"note: {note}")
     lines.append(f"images kept: {len(rows)}")
     lines.append(f"byte-identical to the Kaggle originals: {canonical} of {len(rows)}")
+    converted = sorted(r["source_name"] for r in rows if r["sha256"] != r["source_sha256"])
+    lines.append(f"converted to RGB JPEG: {len(converted)}")
+    lines += [f"  {name}" for name in converted]
     lines.append(f"rejected: {len(problems)}")
     lines += [f"  {origin}: {reason}" for origin, reason in problems]
     lines.append(f"images in more than one split: {len(leaks)} groups")

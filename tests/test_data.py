@@ -104,6 +104,7 @@ def test_bad_files_are_reported_by_name_and_never_copied(kaggle_dir, tmp_path, c
     report = (tmp_path / "small" / "report.txt").read_text()
     for name, reason in rejected.items():
         assert name in printed and name in report and reason in report
+    assert "converted to RGB JPEG: 2\n  cat.5.jpg\n  dog.5.jpg\n" in report
     train_cats = sorted(p.name for p in (tmp_path / "small" / "train" / "cats").iterdir())
     assert "cat.1.jpg" not in train_cats and "cat.5.jpg" in train_cats
     assert Image.open(tmp_path / "small" / "train" / "dogs" / "dog.5.jpg").mode == "RGB"
