@@ -171,8 +171,8 @@ def to_png(fig):
     return buffer.getvalue()
 
 
-def augmented_grid(image, augmentation, n=8, title=None):
-    """One training image under ``n`` random draws of an augmentation, as in the book.
+def augmented_grid(image, augmentation, n=7, title=None):
+    """One training image, then ``n`` random draws of an augmentation, as in the book.
 
     Parameters
     ----------
@@ -189,13 +189,15 @@ def augmented_grid(image, augmentation, n=8, title=None):
     """
     batch = np.repeat(np.asarray(image, "float32")[None], n, axis=0)
     out = np.asarray(augmentation(batch, training=True))
-    fig, axes = _grid(n, 2.4, 2.5)
-    for i, ax in enumerate(axes.flat):
-        if i < n:
-            ax.imshow(np.clip(out[i], 0, 255).astype("uint8"))
-            ax.set_title(f"random draw {i + 1}", fontsize=8)
+    # The original first, so each draw can be compared with it.
+    panels = [(np.asarray(image), "original")] + [(out[i], f"random draw {i + 1}") for i in range(n)]
+    fig, axes = _grid(n + 1, 2.4, 2.5)
+    for ax, (pixels, label) in zip(axes.flat, panels):
+        ax.imshow(np.clip(pixels, 0, 255).astype("uint8"))
+        ax.set_title(label, fontsize=8)
+    for ax in axes.flat:
         ax.axis("off")
-    fig.suptitle(title or "One training image, augmented at random", fontsize=10)
+    fig.suptitle(title or "One training image and random augmentations of it", fontsize=10)
     fig.tight_layout()
     return fig
 

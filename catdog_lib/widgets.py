@@ -77,7 +77,7 @@ def conv_explorer(image, kernel_name="sobel x (vertical edges)"):
     return Explorer([controls, shape, picture], picture.value)
 
 
-def augmentation_explorer(image, n=6, seed=0):
+def augmentation_explorer(image, n=7, seed=0):
     """One slider per transform of the book's augmentation, applied to a photo.
 
     Parameters
@@ -85,7 +85,7 @@ def augmentation_explorer(image, n=6, seed=0):
     image : array, (H, W, 3)
         uint8 pixels, e.g. one training image at 150x150.
     n : int
-        How many random versions to show.
+        How many random versions to show beside the original.
     seed : int
         First random draw; the "new draw" button moves on.
 
@@ -107,7 +107,9 @@ def augmentation_explorer(image, n=6, seed=0):
     def redraw(_=None):
         settings = {name: s.value for name, s in sliders.items()}
         block = augment.book_augmentation(**settings, flip=flip.value, seed=draw["seed"])
-        title = ", ".join(f"{k} {v:g}" for k, v in settings.items()) + f", flip {flip.value}"
+        title = (f"at most: rotation ±{settings['rotation']:g}°, shift ±{settings['shift']:.0%}, "
+                 f"shear ±{settings['shear']:g}, zoom ±{settings['zoom']:.0%}, "
+                 + ("mirrored at random" if flip.value else "no mirroring"))
         picture.value = plots.to_png(plots.augmented_grid(image, block, n, title))
 
     def new_draw(_):

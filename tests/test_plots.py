@@ -51,3 +51,16 @@ def test_the_error_grid_says_when_the_model_is_only_unsure():
     assert "uncertain" in unsure._suptitle.get_text()
     confident = plots.misclassified([(image, 1, 0.05), (image, 0, 0.55)])
     assert confident._suptitle.get_text() == "The most confidently wrong test images"
+
+
+def test_the_augmented_grid_shows_the_original_first():
+    from catdog_lib import augment
+
+    photo = np.random.default_rng(2).integers(0, 255, (40, 40, 3)).astype("uint8")
+    fig = plots.augmented_grid(photo, augment.book_augmentation(seed=3), n=3)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in shown] == ["original", "random draw 1", "random draw 2",
+                                                "random draw 3"]
+    np.testing.assert_array_equal(shown[0].images[0].get_array(), photo)
+    assert not np.array_equal(shown[1].images[0].get_array(), photo)
+    matplotlib.pyplot.close(fig)
