@@ -59,7 +59,8 @@ def test_notebook_prose_quotes_the_committed_runs():
                                                                        base["val_accuracy"]))
                             if v >= 0.65))):
         assert quote in prose03
-    full03 = json.loads((RESULTS / "notebooks.json").read_text())["full"]["03_baseline_convnet.ipynb"]
+    timed = json.loads((RESULTS / "notebooks.json").read_text())
+    full03 = timed["full"]["03_baseline_convnet.ipynb"]
     assert f"about {full03['seconds'] / 60:.0f} minutes on 2 CPU cores" in prose03
 
     seeds = sorted(load("augmented"), key=lambda run: run["seed"])
@@ -67,9 +68,8 @@ def test_notebook_prose_quotes_the_committed_runs():
     seed2 = next(run for run in seeds if run["seed"] == 2)
     others = " and ".join(f"{100 * run['best_val_accuracy']:.1f}%" for run in seeds[1:])
     aug_low = aug["val_loss"].index(min(aug["val_loss"]))
-    timed = json.loads((RESULTS / "notebooks.json").read_text())["quick"]
-    quick_test = {name[:2]: timed[name]["key_figure"].split("test accuracy ")[1].split(",")[0]
-                  for name in timed if name[:2] in ("03", "04")}
+    quick_test = {name[:2]: run["key_figure"].split("test accuracy ")[1].split(",")[0]
+                  for name, run in timed["quick"].items() if name[:2] in ("03", "04")}
     quick = config.PROFILES["quick"]
     last20 = aug["val_accuracy"][-20:]
     prose04 = " ".join(notebook_prose("04_augmentation_and_dropout.ipynb").split())
@@ -87,7 +87,7 @@ def test_notebook_prose_quotes_the_committed_runs():
                       quick["augmented_epochs"] * quick["augmented_steps"],
                       # steps None: the 2,000 training photos once, in batches of 20
                       quick["baseline_epochs"] * 2 * config.SPLIT_SIZES["train"]
-                      // config.BASELINE_BATCH_SIZE),
+                      // config.batch_size("baseline")),
                   f"scored {100 * seed2['test']['final_model']['accuracy']:.1f}% on the test set "
                   f"against {100 * seed2['test']['best_val_model']['accuracy']:.1f}%"):
         assert quote in prose04
