@@ -376,8 +376,8 @@ def first_layer_kernels(kernels, classic=("sobel x (vertical edges)", "blur")):
     """
     n, cols = kernels.shape[-1], 8
     groups = -(-n // cols)
-    fig, axes = plt.subplots(2 * groups, cols + 2, figsize=(1.05 * (cols + 2), 1.05 * 2 * groups),
-                             squeeze=False)
+    fig, axes = plt.subplots(2 * groups, cols + 2, figsize=(1.05 * (cols + 1.3), 1.05 * 2 * groups),
+                             squeeze=False, gridspec_kw={"width_ratios": [1, 0.3] + [1] * cols})
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -389,13 +389,15 @@ def first_layer_kernels(kernels, classic=("sobel x (vertical edges)", "blur")):
         brightness = kernels[..., i].sum(axis=-1)
         limit = np.abs(brightness).max() + 1e-12
         grey.imshow(brightness, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
-    for ax, name in zip(axes[:, 0], classic):
+    for ax, name in zip(axes[::2, 0], classic):  # beside the colour rows, not above a sum
         k = conv.kernel(name)
         ax.imshow(k, cmap="gray", vmin=-np.abs(k).max(), vmax=np.abs(k).max(), interpolation="nearest")
         ax.set_frame_on(True)  # the blur kernel is all bright: the frame shows where it is
-        ax.set_title(name.split(" (")[0] + "\n(notebook 01)", fontsize=7)
-    fig.suptitle(f"The trained network's {n} first-layer kernels: 3x3 pixels x RGB (grey 0, bright "
-                 "positive, dark negative), and below each, its sum over the colours", fontsize=9)
+        same = " (all weights equal)" if np.ptp(k) == 0 else ""
+        ax.set_title(f"{name.split(' (')[0]}{same}\n(notebook 01)", fontsize=7)
+    fig.suptitle(f"The trained network's {n} first-layer kernels, 3x3 pixels: each pixel's red, "
+                 "green and blue show its three weights (mid-grey: all 0)\nbelow each, its sum "
+                 "over the colours (grey 0, bright positive, dark negative)", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -474,7 +476,9 @@ def heatmaps(items, title):
                       fontsize=9)
         overlay(bottom, image, heatmap)
     colours = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(0, 1))
-    bar = fig.colorbar(colours, ax=axes[1, :].tolist(), fraction=0.03, pad=0.02)
+    # Beside both rows, so the heatmaps stay as wide as the photos above them.
+    bar = fig.colorbar(colours, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02, shrink=0.45,
+                       anchor=(0.0, 0.05))
     bar.set_ticks([0, 1], labels=["no evidence", "strongest in this photo"], fontsize=8)
     fig.suptitle(title, fontsize=10)
     return fig
@@ -553,27 +557,40 @@ def side_by_side(counts, title):
 
 
 def learning_rate(schedule, updates, micro_batches=1):
-    """A learning-rate schedule over a run of ``updates`` weight updates.
+    """The learning rate each weight update of a run is made with.
+
+    Keras steps a schedule at every batch, and with gradient accumulation
+    it updates the weights at the last of each group of ``micro_batches``
+    batches, with the rate of that batch.
 
     Parameters
     ----------
     schedule : keras.optimizers.schedules.LearningRateSchedule
     updates : int
     micro_batches : int
-        Batches per update: Keras steps a schedule at every batch.
+        Batches per update.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> import keras
+    >>> from catdog_lib import plots
+    >>> schedule = keras.optimizers.schedules.CosineDecay(1e-3, 10)
+    >>> fig = plots.learning_rate(schedule, 5, micro_batches=2)
+    >>> [round(float(rate), 6) for rate in fig.axes[0].lines[0].get_ydata()[:2]]
+    [0.000976, 0.000794]
     """
-    steps = np.arange(updates * micro_batches)
+    steps = np.arange(1, updates + 1)
     fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
-    ax.plot(steps / micro_batches, [float(schedule(int(s))) for s in steps], ".-",
+    ax.plot(steps, [float(schedule(int(s * micro_batches - 1))) for s in steps], ".-",
             label="this run's schedule")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.axhline(1e-4, color="grey", linestyle="--", label="the book's RMSprop: 1e-4 throughout")
     ax.set_xlabel("weight update")
     ax.set_ylabel("learning rate")
-    ax.set_title(f"The learning rate over this run's {updates} updates")
+    ax.set_title(f"The learning rate of each of this run's {updates} updates")
     ax.legend(fontsize=8)
     return fig

@@ -86,7 +86,8 @@ def run_identity(model, data_dir=None, seed=None):
         ``model``, ``architecture`` (a hash of the layers, their output
         shapes and sizes),
         ``input_shape``, ``precision`` (the model's own dtype policy),
-        ``dataset`` (``dataset_id``), ``seed`` and ``profile``.
+        ``dataset`` (``dataset_id``), ``seed``, ``profile`` and
+        ``optimizer`` (``describe_optimizer``).
     """
     # Layer kinds, output shapes and sizes: what the saved weights must fit.
     layers = [[type(layer).__name__, list(layer.output.shape[1:]), layer.count_params()]
@@ -95,7 +96,37 @@ def run_identity(model, data_dir=None, seed=None):
             "architecture": hashlib.sha256(json.dumps(layers).encode()).hexdigest()[:16],
             "input_shape": list(model.input_shape[1:]), "precision": model.dtype_policy.name,
             "dataset": dataset_id(data_dir), "seed": config.seed() if seed is None else seed,
-            "profile": config.profile()["name"]}
+            "profile": config.profile()["name"], "optimizer": describe_optimizer(model.optimizer)}
+
+
+def describe_optimizer(optimizer):
+    """The optimizer, its learning rate or schedule, and its batches per update.
+
+    A resumed run goes on counting the saved optimizer's batches, so a run
+    compiled with another schedule or number of micro-batches is another run.
+
+    Example
+    -------
+    >>> import keras
+    >>> from catdog_lib import train
+    >>> train.describe_optimizer(keras.optimizers.RMSprop(learning_rate=1e-4))
+    'RMSprop(learning_rate=0.0001), 1 batch per update'
+    """
+    if optimizer is None:
+        return None
+    # mixed_float16 wraps the optimizer in a LossScaleOptimizer; the run's
+    # precision already says so.
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    settings = optimizer.get_config()
+    rate = settings["learning_rate"]
+    if isinstance(rate, dict):  # a schedule, serialized
+        rate = rate["class_name"] + "(" + ", ".join(
+            f"{key}={value}" for key, value in rate["config"].items() if key != "name") + ")"
+    else:
+        rate = f"{rate:.3g}"
+    batches = settings["gradient_accumulation_steps"] or 1
+    return f"{type(optimizer).__name__}(learning_rate={rate}), " \
+           f"{batches} batch{'es' if batches > 1 else ''} per update"
 
 
 def cpu():
@@ -123,8 +154,9 @@ def run_info(model, data_dir=None, seed=None):
 def _check_same_run(run_dir, identity):
     """Stop before any weights are loaded when ``run_dir`` holds another run."""
     saved = json.loads((run_dir / "run.json").read_text())
-    differs = [f"{key}: saved {saved.get(key)!r}, now {value!r}"
-               for key, value in identity.items() if saved.get(key) != value]
+    # A field an older version did not record is not compared.
+    differs = [f"{key}: saved {saved[key]!r}, now {value!r}"
+               for key, value in identity.items() if key in saved and saved[key] != value]
     if differs:
         raise RunMismatch(
             f"{config.display_path(run_dir)} holds a different run ({'; '.join(differs)}). "
@@ -188,7 +220,7 @@ def run_callbacks(model, run_name, data_dir=None, seed=None):
     ------
     RunMismatch
         When ``run_name`` holds a run of another model, precision, dataset,
-        seed or profile.
+        seed, profile or optimizer.
 
     Example
     -------

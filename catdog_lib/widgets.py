@@ -138,7 +138,7 @@ def _photo_figure(photo, caption, heatmap=None):
     axes[0, 0].set_xlabel("what the model sees: 150x150 pixels", fontsize=8)
     if heatmap is not None:
         plots.overlay(axes[0, 1], photo, heatmap)
-        axes[0, 1].set_xlabel("Grad-CAM: where the evidence for its answer lies", fontsize=8)
+        axes[0, 1].set_xlabel("Grad-CAM: the evidence for its answer, red strongest", fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])

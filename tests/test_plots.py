@@ -64,3 +64,23 @@ def test_the_augmented_grid_shows_the_original_first():
     np.testing.assert_array_equal(shown[0].images[0].get_array(), photo)
     assert not np.array_equal(shown[1].images[0].get_array(), photo)
     matplotlib.pyplot.close(fig)
+
+
+def test_the_learning_rate_plot_shows_the_rates_keras_updates_with():
+    """SGD on a weight whose gradient is always 1: each update moves it by the rate."""
+    import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, 8, warmup_target=0.1, warmup_steps=2)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False,
+                                                                     kernel_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(schedule, gradient_accumulation_steps=2),
+                  loss=lambda y_true, y_pred: keras.ops.mean(y_pred))
+    weights = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: weights.append(float(model.layers[0].kernel[0, 0])))
+    model.fit(np.ones((10, 1)), np.zeros((10, 1)), batch_size=1, epochs=1, verbose=0,
+              shuffle=False, callbacks=[record])
+    applied = -np.diff([0.0] + weights[1::2])  # the weight after each second batch
+    drawn = plots.learning_rate(schedule, 5, micro_batches=2).axes[0].lines[0].get_ydata()
+    np.testing.assert_allclose(drawn, applied, rtol=1e-5)
+    assert applied[0] > 0  # the first update does not use the warm-up's starting rate of 0

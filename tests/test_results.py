@@ -93,3 +93,30 @@ def test_notebook_prose_quotes_the_committed_runs():
         assert quote in prose04
     hours = [run["median_seconds_per_epoch"] * run["epochs"] / 3600 for run in seeds]
     assert f"100 epochs: about {min(hours):.1f}-{max(hours):.1f} hours on 2 CPU cores" in prose04
+
+
+def test_notebook_06_quotes_the_committed_runs():
+    """06's cost figures: its reference run against the book's three, the side-by-side
+    step timing, and its own quick run's time."""
+    from catdog_lib import train
+
+    from modern_convnet import cpu_hours
+
+    modern = train.reference_history("modern")
+    book = load("augmented")
+    book_hours = [cpu_hours(r["history"], r["epochs"], 2) for r in book]
+    book_updates = book[0]["epochs"] * book[0]["images_per_epoch"] // book[0]["batch_size"]
+    modern_updates = modern["epochs"] * modern["updates_per_epoch"]
+    per_update = [(modern["cpu_hours"] / modern_updates) / (hours / book_updates)
+                  for hours in book_hours]
+    speed = json.loads((RESULTS / "modern_speed_amd-epyc-avx2-2cpu.json").read_text())
+    quick = json.loads((RESULTS / "notebooks.json").read_text())["quick"]["06_a_modern_convnet.ipynb"]
+    prose = " ".join(notebook_prose("06_a_modern_convnet.ipynb").split())
+    for quote in (f"({modern_updates:,} against {book_updates:,})",
+                  f"{modern['cpu_hours']:.1f} CPU-hours for the run against {min(book_hours):.1f}-"
+                  f"{max(book_hours):.1f} for each of 04's three seeds: {min(per_update):.1f}-"
+                  f"{max(per_update):.1f} times as much per update",
+                  f"less than the {speed['rows']['wider']['seconds_over_book']:.1f} times of section 4",
+                  f"took about {speed['rows']['wider']['seconds_over_book']:.1f} times as long per image",
+                  f"(the whole notebook about {quick['seconds'] / 60:.0f})"):
+        assert quote in prose

@@ -122,6 +122,33 @@ def test_resuming_a_different_run_is_refused(runs_dir, tmp_path, monkeypatch, ch
     assert (runs_dir / "toy-run" / "run.json").read_text() == before  # written once, kept true
 
 
+def test_resuming_with_other_micro_batches_is_refused(runs_dir):
+    """The README's advice for a dying kernel: more micro-batches. The saved
+    optimizer counted 2 batches per update; going on at 4 would misplace every
+    later update on its schedule and on the curves' axis."""
+    train_ds, val_ds = tiny_data()
+    fit(models.dropout_convnet(micro_batches=2, precision="float32"), train_ds, val_ds, epochs=1,
+        run_name="micro", steps_per_epoch=2)
+    differs = ("optimizer: saved 'RMSprop(learning_rate=0.0001), 2 batches per update', "
+               "now 'RMSprop(learning_rate=0.0001), 4 batches per update'")
+    with pytest.raises(train.RunMismatch, match=re.escape(differs)):
+        fit(models.dropout_convnet(micro_batches=4, precision="float32"), train_ds, val_ds,
+            epochs=2, run_name="micro", steps_per_epoch=4)
+
+
+def test_a_run_saved_before_the_optimizer_was_recorded_still_resumes(runs_dir):
+    train_ds, val_ds = tiny_data()
+    fit(models.baseline_convnet(precision="float32"), train_ds, val_ds, epochs=1, run_name="old",
+        steps_per_epoch=1)
+    saved = runs_dir / "old" / "run.json"
+    info = json.loads(saved.read_text())
+    del info["optimizer"]
+    saved.write_text(json.dumps(info))
+    history = fit(models.baseline_convnet(precision="float32"), train_ds, val_ds, epochs=2,
+                  run_name="old", steps_per_epoch=1)
+    assert history["updates"] == [1, 2]
+
+
 def test_a_changed_network_is_refused_before_loading_weights(runs_dir):
     train_ds, val_ds = tiny_data()
     fit(models.baseline_convnet(), train_ds, val_ds, epochs=1, run_name="net",
