@@ -105,6 +105,15 @@ def describe_optimizer(optimizer):
     A resumed run goes on counting the saved optimizer's batches, so a run
     compiled with another schedule or number of micro-batches is another run.
 
+    Parameters
+    ----------
+    optimizer : keras.optimizers.Optimizer
+        A compiled model's ``model.optimizer``.
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> import keras
@@ -112,8 +121,6 @@ def describe_optimizer(optimizer):
     >>> train.describe_optimizer(keras.optimizers.RMSprop(learning_rate=1e-4))
     'RMSprop(learning_rate=0.0001), 1 batch per update'
     """
-    if optimizer is None:
-        return None
     # mixed_float16 wraps the optimizer in a LossScaleOptimizer; the run's
     # precision already says so.
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
