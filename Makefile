@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 # The main job: prepare the data, then run every notebook into build/
 # (or only some: make run NOTEBOOKS="03 04"). RECORD=1 also keeps the
-# timings in benchmarks/results/notebooks.json, behind the README's table.
+# timings in benchmarks/results/notebooks_<cpu tag>.json, behind the README's table.
 run: $(STAMP)
 	$(PY) -m catdog_lib prepare-data
 	$(PY) -m catdog_lib run $(if $(RECORD),--record) $(NOTEBOOKS)

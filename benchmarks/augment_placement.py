@@ -6,13 +6,13 @@ and reports the per-pair time ratio.
 
     python benchmarks/augment_placement.py --steps 20 --rounds 3
 
-Writes ``benchmarks/results/augment_placement.json``. The toy set is used:
+Writes ``benchmarks/results/augment_placement_<cpu tag>.json``, one file per
+machine (``augment_placement.json``: an earlier run that did not record its CPU). The toy set is used:
 the cost of the transforms does not depend on what the photos show.
 """
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -20,7 +20,7 @@ from pathlib import Path
 os.environ.setdefault("CATDOG_UNATTENDED", "1")
 
 # catdog_lib first: it imports TensorFlow without its C++ start-up lines.
-from catdog_lib import augment, data, models  # noqa: E402
+from catdog_lib import augment, data, models, train  # noqa: E402
 import keras  # noqa: E402
 
 
@@ -61,9 +61,9 @@ def main():
         "range_model_over_map": [min(ratios), max(ratios)],
         "images_per_second_map": args.steps * 32 / statistics.median(r["map_seconds"] for r in rows),
         "images_per_second_model": args.steps * 32 / statistics.median(r["model_seconds"] for r in rows),
-        "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+        "machine": {"cpu": train.cpu()},
     }
-    out = Path(__file__).resolve().parent / "results" / "augment_placement.json"
+    out = Path(__file__).resolve().parent / "results" / f"augment_placement_{train.cpu()['tag']}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"inside the model takes {result['median_model_over_map']:.2f}x the time of the map "
           f"(median of {args.rounds}) -> {out}")

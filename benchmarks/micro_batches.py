@@ -8,12 +8,12 @@ anonymous (resident less the pages mapped from files).
 
     python benchmarks/micro_batches.py --source ../shared/data/dogs-vs-cats/train --rounds 1
 
-Writes ``benchmarks/results/micro_batches.json``.
+Writes ``benchmarks/results/micro_batches_<cpu tag>.json``, one file per machine
+(``micro_batches.json``: an earlier run that did not record its CPU).
 """
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -74,6 +74,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process
     args = parser.parse_args()
+    from catdog_lib import train
+
     if args.one:
         print(json.dumps(train_once(args.source, args.one)))
         return
@@ -90,7 +92,7 @@ def main():
     split = [r for r in runs if r["micro_batches"] == 2]
     result = {
         "command": "python benchmarks/micro_batches.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpu": platform.machine(), "cpu_count": os.cpu_count()},
+        "machine": {"cpu": train.cpu()},
         "runs": runs,
         "time_ratio_16x2_over_32": summarize([s["fit_seconds"] / w["fit_seconds"]
                                             for w, s in zip(whole, split)]),
@@ -99,7 +101,7 @@ def main():
                                        for w, s in zip(whole, split)]),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "micro_batches.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / f"micro_batches_{train.cpu()['tag']}.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -129,10 +129,6 @@ def _book_reproduction():
     return [r for r in runs if "test" in r]
 
 
-def _machine(cpu):
-    return f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['count']} cores)"
-
-
 def _by_budget(runs):
     """Runs grouped by epochs and precision. The CPU changes from one work
     session to the next, and at one precision it changes only the rounding, so seeds
@@ -145,7 +141,7 @@ def _by_budget(runs):
 
 
 def _machines(runs):
-    return "; ".join(sorted({_machine(r["info"]["cpu"]) for r in runs}))
+    return "; ".join(sorted({train.cpu_label(r["info"]["cpu"]) for r in runs}))
 
 
 def ablation_table(results):
@@ -156,7 +152,7 @@ def ablation_table(results):
     speeds = [json.loads(p.read_text()) for p in sorted(BOOK_RUNS.glob("modern_speed_*.json"))]
     groups = _by_budget(r for r in results if not r["final"])
     header = ["row: adds to the row above", "weights", "training FLOPs per image (× the book's)"]
-    header += [f"time per training image, × the book's: {_machine(s['machine']['cpu'])}, "
+    header += [f"time per training image, × the book's: {train.cpu_label(s['machine']['cpu'])}, "
                f"{s['machine']['precision']}" for s in speeds]
     header += [f"best validation accuracy after {epochs} epochs, mean (range): "
                f"{_machines(runs)}, {precision}" for (epochs, precision), runs in groups] or [

@@ -72,6 +72,19 @@ def run_one(model_name, seed, prepared):
     }
 
 
+def _refuse_another_machines_result(out):
+    """Stop before training when ``out`` holds a result made on another CPU
+    (or on one that was not recorded): one machine's figures never replace another's."""
+    if not out.exists():
+        return
+    made_on = json.loads(out.read_text())["info"].get("cpu")
+    if made_on is None or made_on["tag"] != train.cpu()["tag"]:
+        where = train.cpu_label(made_on) if made_on else "a CPU it did not record"
+        sys.exit(f"{config.display_path(out)} holds this seed's result from {where}, and this "
+                 f"machine is {train.cpu_label(train.cpu())}: it is kept. Move it aside to run "
+                 "the seed here, or choose another seed.")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", help="Kaggle train folder or zip (default: as prepare-data)")
@@ -87,8 +100,9 @@ def main(argv=None):
     RESULTS.mkdir(parents=True, exist_ok=True)
     for model_name in args.models:
         for seed in args.seeds:
-            result = run_one(model_name, seed, prepared)
             out = RESULTS / f"reproduce_{model_name}_seed{seed}.json"
+            _refuse_another_machines_result(out)
+            result = run_one(model_name, seed, prepared)
             out.write_text(json.dumps(result, indent=1) + "\n")
             print(f"{model_name} seed {seed}: best val {result['best_val_accuracy']:.3f}, "
                   f"test {result['test']['final_model']['accuracy']:.3f} -> {out}", flush=True)

@@ -21,7 +21,8 @@ tensors (the compute part alone), and the input-pipeline choices behind
     pip install -e '.[bench]'      # tf_keras and scipy, for the book's code
     python benchmarks/speed.py --source ../shared/data/dogs-vs-cats/train --rounds 2
 
-Writes ``benchmarks/results/speed.json``.
+Writes ``benchmarks/results/speed_<cpu tag>.json``, one file per machine
+(``speed.json``: an earlier run that did not record its CPU).
 """
 import argparse
 import json
@@ -356,7 +357,7 @@ def main(argv=None):
         return worker(args)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from catdog_lib import data, models
+    from catdog_lib import data, models, train
 
     prepared = data.prepare_small_dataset(args.source)
     if prepared.source == "toy" and not args.steps:
@@ -412,8 +413,7 @@ def main(argv=None):
         "command": "python benchmarks/speed.py " + " ".join(argv or sys.argv[1:]),
         "data": f"real photos, {prepared.note}" if prepared.source != "toy" else "toy set",
         "whole_epochs": not args.steps,
-        "machine": {"cpu": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version(),
+        "machine": {"cpu": train.cpu(), "python": platform.python_version(),
                     "auto_policy": models.compute_policy()},
         "flops_per_image": {"forward": forward, "training": training},
         "matmul_gflops": matmul,
@@ -442,7 +442,7 @@ def main(argv=None):
         ],
     }
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "speed.json"
+    out = RESULTS / f"speed_{train.cpu()['tag']}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     for model_name in MODELS:
         r = ratios[model_name]["book_over_catdog_auto_per_image"]

@@ -5,7 +5,8 @@ epochs, so the notebooks tell the same story offline as on real photos.
 
     python benchmarks/toy_difficulty.py --epochs 5
 
-Writes ``benchmarks/results/toy_difficulty.json``.
+Writes ``benchmarks/results/toy_difficulty_<cpu tag>.json``, one file per machine
+(``toy_difficulty.json``: an earlier run; its ``info`` does not record the CPU).
 """
 import argparse
 import json
@@ -32,7 +33,7 @@ def main():
               callbacks=train.run_callbacks(model, "toy-difficulty", prepared.dest))
     history = train.saved_history("toy-difficulty")
     result = train.evaluate(model, test_ds)
-    out = Path(__file__).resolve().parent / "results" / "toy_difficulty.json"
+    out = Path(__file__).resolve().parent / "results" / f"toy_difficulty_{train.cpu()['tag']}.json"
     out.write_text(json.dumps({
         "epochs": args.epochs, "history": history,
         "test_accuracy": result["accuracy"], "test_confusion": result["confusion"].tolist(),

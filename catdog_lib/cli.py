@@ -172,7 +172,7 @@ def run_notebooks(out_dir=None, numbers=(), record=False):
         profile of notebook 04 alone takes hours on 2 cores, so it is timed
         on its own.
     record : bool
-        Also keep the timings in ``benchmarks/results/notebooks.json``, the
+        Also keep the timings in ``benchmarks/results/notebooks_<cpu tag>.json``, the
         project's committed measurements behind the README's table. Off by
         default, so a student's run leaves the repository's files unchanged.
 
@@ -211,14 +211,18 @@ def run_notebooks(out_dir=None, numbers=(), record=False):
     return 1 if failed else 0
 
 
-def _runtimes_path():
-    return config.PROJECT_ROOT / "benchmarks" / "results" / "notebooks.json"
+def _results_dir():
+    return config.PROJECT_ROOT / "benchmarks" / "results"
 
 
 def _record_runtimes(rows, numbers=()):
-    """Keep each notebook's latest timing per profile in
-    benchmarks/results/notebooks.json, with the command that measured it."""
-    path = _runtimes_path()
+    """Keep each notebook's latest timing per profile in this machine's
+    benchmarks/results/notebooks_<cpu tag>.json, with the command that measured
+    it, so one machine's timings never replace another's."""
+    from . import train
+
+    cpu = train.cpu()
+    path = _results_dir() / f"notebooks_{cpu['tag']}.json"
     if not path.parent.is_dir() or not rows:
         return
     record = json.loads(path.read_text()) if path.exists() else {}
@@ -227,13 +231,44 @@ def _record_runtimes(rows, numbers=()):
                        + [f"CATDOG_KAGGLE_TRAIN={kaggle}"] * bool(kaggle)
                        + ["make run RECORD=1"] + [f"NOTEBOOKS=\"{' '.join(numbers)}\""] * bool(numbers))
     data = _data_line()
+    recorded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     entries = record.setdefault(profile, {})
     for name, seconds, memory, status, figure in rows:
         entries[name] = {"seconds": round(seconds, 1), "peak_kernel_mb": round(memory.peak_mb),
                          "peak_kernel_anon_mb": round(memory.peak_anon_mb), "status": status,
                          "key_figure": figure, "command": command, "data": data,
-                         "cpu_count": os.cpu_count()}
+                         "cpu": cpu, "recorded": recorded}
     path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def notebook_timing(profile, name):
+    """The newest recorded timing of notebook ``name`` under ``profile``.
+
+    Parameters
+    ----------
+    profile : str
+        "quick" or "full".
+    name : str
+        The notebook's file name, such as "03_baseline_convnet.ipynb".
+
+    Returns
+    -------
+    dict or None
+        The entry ``make run RECORD=1`` wrote (seconds, peak memory, status,
+        key figure, command, CPU), taken from every machine's
+        ``benchmarks/results/notebooks_<cpu tag>.json`` and from the older
+        ``notebooks.json``, whose entries do not record their CPU and count as
+        older than any that do; None when the notebook was never timed.
+
+    Example
+    -------
+    >>> notebook_timing("quick", "01_convolution_intuition.ipynb")["status"]
+    'ok'
+    """
+    entries = [json.loads(path.read_text()).get(profile, {}).get(name)
+               for path in _results_dir().glob("notebooks*.json")]
+    entries = [e for e in entries if e]
+    return max(entries, key=lambda e: e.get("recorded", ""), default=None)
 
 
 def _data_line():
@@ -321,19 +356,20 @@ def _with_badges(nb, name, repo):
 def _readme_table(repo):
     import nbformat
 
-    path = _runtimes_path()
-    runtimes = json.loads(path.read_text()) if path.exists() else {}
+    from . import train
 
     def measured(profile, name):
-        entry = runtimes.get(profile, {}).get(name)
+        entry = notebook_timing(profile, name)
         if not entry or entry["status"] != "ok":
             return "not measured"
         anon = entry.get("peak_kernel_anon_mb")
+        machine = train.cpu_label(entry["cpu"]) if "cpu" in entry else \
+            f"{entry['cpu_count']} cores, CPU not recorded"
         return (f"{entry['seconds'] / 60:.1f} min, {entry['peak_kernel_mb']:,} MB"
-                + (f" ({anon:,} MB anonymous)" if anon else ""))
+                + (f" ({anon:,} MB anonymous)" if anon else "") + f"; {machine}")
 
-    rows = ["| notebook | what it teaches | `quick` on 2 CPU cores: time, peak memory "
-            "| `full` on 2 CPU cores | |", "|---|---|---|---|---|"]
+    rows = ["| notebook | what it teaches | `quick`: time, peak memory; CPU "
+            "| `full`: time, peak memory; CPU | |", "|---|---|---|---|---|"]
     for path in _notebooks():
         nb = nbformat.read(path, as_version=4)
         title = next(line for line in nb.cells[0].source.splitlines() if line.startswith("# "))
@@ -401,7 +437,7 @@ def main(argv=None):
                      help="run only these notebooks, such as 03 (default: all)")
     run.add_argument("--out", help="output folder (default: build/)")
     run.add_argument("--record", action="store_true",
-                     help="also keep the timings in benchmarks/results/notebooks.json")
+                     help="also keep the timings in benchmarks/results/notebooks_<cpu tag>.json")
     sub.add_parser("refresh-notebooks", help="re-execute notebooks in place for committing")
     badges = sub.add_parser("badges", help="write Colab badges, install cells and the README table")
     badges.add_argument("--check", action="store_true", help="only report what is out of date")

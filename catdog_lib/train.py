@@ -151,6 +151,11 @@ def cpu():
     return {"model": model, "flags": flags, "count": os.cpu_count(), "tag": tag}
 
 
+def cpu_label(cpu):
+    """``cpu()``'s record as the tables print it: "AMD EPYC (fma, avx2; 2 cores)"."""
+    return f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['count']} cores)"
+
+
 def run_info(model, data_dir=None, seed=None):
     """``run_identity`` plus what ran it, so a saved result can be explained later."""
     return {**run_identity(model, data_dir, seed), "device": device_name(), "cpu": cpu(),

@@ -14,11 +14,16 @@ import keras
 import nbformat
 import pytest
 
-from catdog_lib import cli, config, explain, models, modern
+from catdog_lib import cli, config, explain, models, modern, train
 from conftest import REPO, tagged_sources
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ABSOLUTE_PATH = re.compile(r"(/home/|/root/|/Users/|/work/|/tmp/|[A-Z]:\\\\Users)")
+
+
+def timings_file(root):
+    """Where ``make run RECORD=1`` keeps this machine's timings under ``root``."""
+    return root / "benchmarks" / "results" / f"notebooks_{train.cpu()['tag']}.json"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -80,9 +85,10 @@ def test_run_writes_build_and_fails_loudly(tmp_path, monkeypatch, capsys):
     # A student's run changes no committed file; only record=True keeps the timings.
     assert list((tmp_path / "benchmarks" / "results").iterdir()) == []
     cli.run_notebooks(tmp_path / "build", record=True)
-    record = json.loads((tmp_path / "benchmarks" / "results" / "notebooks.json").read_text())
+    record = json.loads(timings_file(tmp_path).read_text())
     timing = record[config.profile()["name"]]["01_good.ipynb"]
     assert timing["status"] == "ok" and timing["seconds"] > 0 and timing["peak_kernel_mb"] > 20
+    assert timing["cpu"] == train.cpu()
     # The kernel maps Python's and NumPy's libraries from files, so its
     # anonymous memory is a real part of its resident memory, not all of it.
     assert 10 < timing["peak_kernel_anon_mb"] < timing["peak_kernel_mb"]
@@ -99,7 +105,7 @@ def test_run_marks_a_resumed_training_as_not_a_whole_run(tmp_path, monkeypatch, 
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     assert cli.run_notebooks(tmp_path / "build", record=True) == 0
     assert re.search(r"03_resumed\.ipynb\s+[\d.]+\s+\d+\s+\d+\s+resumed", capsys.readouterr().out)
-    record = json.loads((tmp_path / "benchmarks" / "results" / "notebooks.json").read_text())
+    record = json.loads(timings_file(tmp_path).read_text())
     assert record[config.profile()["name"]]["03_resumed.ipynb"]["status"] == "resumed"
 
 
@@ -112,7 +118,7 @@ def test_run_can_time_one_notebook_and_keeps_the_others_timings(tmp_path, monkey
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
     monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
-    record = tmp_path / "benchmarks" / "results" / "notebooks.json"
+    record = timings_file(tmp_path)
     assert cli.run_notebooks(tmp_path / "build", record=True) == 0
     first = json.loads(record.read_text())[config.profile()["name"]]["01_first.ipynb"]
     assert cli.run_notebooks(tmp_path / "build", ["2"], record=True) == 0
@@ -123,6 +129,34 @@ def test_run_can_time_one_notebook_and_keeps_the_others_timings(tmp_path, monkey
     assert first["command"].endswith("make run RECORD=1")
     with pytest.raises(SystemExit, match="no notebook numbered 7 in notebooks"):
         cli.run_notebooks(tmp_path / "build", ["02", "07"])
+
+
+def test_timings_of_another_machine_are_kept_and_the_newest_is_shown(tmp_path, monkeypatch):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")]),
+                   notebooks / "01_one.ipynb")
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    profile = config.profile()["name"]
+    older = {"seconds": 60.0, "peak_kernel_mb": 700, "status": "ok", "cpu_count": 2}
+    elsewhere = {**older, "seconds": 120.0, "recorded": "2026-01-01T00:00:00Z",
+                 "cpu": {"model": "Other CPU", "flags": ["avx512_bf16"], "count": 4,
+                         "tag": "other-cpu-avx512_bf16-4cpu"}}
+    (results / "notebooks.json").write_text(json.dumps({profile: {"01_one.ipynb": older}}))
+    (results / f"notebooks_{elsewhere['cpu']['tag']}.json").write_text(
+        json.dumps({profile: {"01_one.ipynb": elsewhere}}))
+    assert cli.notebook_timing(profile, "01_one.ipynb") == elsewhere  # the one with a date
+    assert cli.notebook_timing(profile, "02_never.ipynb") is None
+    assert cli.run_notebooks(tmp_path / "build", record=True) == 0
+    mine = cli.notebook_timing(profile, "01_one.ipynb")
+    assert mine["cpu"] == train.cpu() and mine["recorded"] > elsewhere["recorded"]
+    # Both older files are as they were.
+    assert json.loads((results / "notebooks.json").read_text())[profile]["01_one.ipynb"] == older
+    assert json.loads((results / f"notebooks_{elsewhere['cpu']['tag']}.json").read_text()) == \
+        {profile: {"01_one.ipynb": elsewhere}}
 
 
 def test_prepare_data_command_reports_bad_source(tmp_path, capsys):

@@ -59,8 +59,9 @@ def test_notebook_prose_quotes_the_committed_runs():
                                                                        base["val_accuracy"]))
                             if v >= 0.65))):
         assert quote in prose03
-    timed = json.loads((RESULTS / "notebooks.json").read_text())
-    full03 = timed["full"]["03_baseline_convnet.ipynb"]
+    from catdog_lib.cli import notebook_timing
+
+    full03 = notebook_timing("full", "03_baseline_convnet.ipynb")
     assert f"about {full03['seconds'] / 60:.0f} minutes on 2 CPU cores" in prose03
 
     seeds = sorted(load("augmented"), key=lambda run: run["seed"])
@@ -68,8 +69,9 @@ def test_notebook_prose_quotes_the_committed_runs():
     seed2 = next(run for run in seeds if run["seed"] == 2)
     others = " and ".join(f"{100 * run['best_val_accuracy']:.1f}%" for run in seeds[1:])
     aug_low = aug["val_loss"].index(min(aug["val_loss"]))
-    quick_test = {name[:2]: run["key_figure"].split("test accuracy ")[1].split(",")[0]
-                  for name, run in timed["quick"].items() if name[:2] in ("03", "04")}
+    quick_test = {name[:2]: notebook_timing("quick", name)["key_figure"].split("test accuracy ")[1]
+                  .split(",")[0] for name in ("03_baseline_convnet.ipynb",
+                                              "04_augmentation_and_dropout.ipynb")}
     quick = config.PROFILES["quick"]
     last20 = aug["val_accuracy"][-20:]
     prose04 = " ".join(notebook_prose("04_augmentation_and_dropout.ipynb").split())
@@ -99,6 +101,7 @@ def test_notebook_06_quotes_the_committed_runs():
     """06's cost figures: its reference run against the book's three, the side-by-side
     step timing, and its own quick run's time."""
     from catdog_lib import train
+    from catdog_lib.cli import notebook_timing
 
     from modern_convnet import cpu_hours
 
@@ -110,7 +113,7 @@ def test_notebook_06_quotes_the_committed_runs():
     per_update = [(modern["cpu_hours"] / modern_updates) / (hours / book_updates)
                   for hours in book_hours]
     speed = json.loads((RESULTS / "modern_speed_amd-epyc-avx2-2cpu.json").read_text())
-    quick = json.loads((RESULTS / "notebooks.json").read_text())["quick"]["06_a_modern_convnet.ipynb"]
+    quick = notebook_timing("quick", "06_a_modern_convnet.ipynb")
     prose = " ".join(notebook_prose("06_a_modern_convnet.ipynb").split())
     for quote in (f"({modern_updates:,} against {book_updates:,})",
                   f"{modern['cpu_hours']:.1f} CPU-hours for the run against {min(book_hours):.1f}-"
@@ -120,3 +123,24 @@ def test_notebook_06_quotes_the_committed_runs():
                   f"took about {speed['rows']['wider']['seconds_over_book']:.1f} times as long per image",
                   f"(the whole notebook about {quick['seconds'] / 60:.0f})"):
         assert quote in prose
+
+
+def test_reproduce_book_keeps_a_seed_that_another_machine_ran(tmp_path):
+    """A result made on another CPU, or on one it did not record, stops the
+    script before any training; this machine's own result may be run again."""
+    from catdog_lib import train
+
+    check = ("import sys; from pathlib import Path; import reproduce_book; "
+             "reproduce_book._refuse_another_machines_result(Path(sys.argv[1]))")
+    other = dict(train.cpu(), model="Other CPU", tag="other-cpu-avx512_bf16-2cpu")
+    for made_on, refused in ((None, True), (other, True), (train.cpu(), False)):
+        out = tmp_path / "reproduce_augmented_seed1.json"
+        out.write_text(json.dumps({"info": {"seed": 1, **({"cpu": made_on} if made_on else {})}}))
+        done = subprocess.run([sys.executable, "-c", check, str(out)], cwd=REPO / "benchmarks",
+                              capture_output=True, text=True)
+        assert (done.returncode != 0) == refused, done.stderr
+        if refused:
+            assert "reproduce_augmented_seed1.json holds this seed's result from" in done.stderr
+            assert ("a CPU it did not record" if made_on is None else "Other CPU") in done.stderr
+            assert train.cpu_label(train.cpu()) in done.stderr
+        assert json.loads(out.read_text())["info"]["seed"] == 1
