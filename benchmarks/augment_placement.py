@@ -7,8 +7,9 @@ and reports the per-pair time ratio.
     python benchmarks/augment_placement.py --steps 20 --rounds 3
 
 Writes ``benchmarks/results/augment_placement_<cpu tag>.json``, one file per
-machine (``augment_placement.json``: an earlier run that did not record its CPU). The toy set is used:
-the cost of the transforms does not depend on what the photos show.
+machine (``augment_placement.json``: an earlier run that did not record its
+CPU). The toy set is used: the cost of the transforms does not depend on what
+the photos show.
 """
 import argparse
 import json
@@ -54,6 +55,7 @@ def main():
         rows.append({"map_seconds": t_map, "model_seconds": t_model, "model_over_map": t_model / t_map})
         print(rows[-1], flush=True)
     ratios = [r["model_over_map"] for r in rows]
+    cpu = train.cpu()
     result = {
         "question": "augmentation in the tf.data map vs inside the model, dropout convnet, batch 32",
         "steps_per_measurement": args.steps, "rounds": rows,
@@ -61,9 +63,9 @@ def main():
         "range_model_over_map": [min(ratios), max(ratios)],
         "images_per_second_map": args.steps * 32 / statistics.median(r["map_seconds"] for r in rows),
         "images_per_second_model": args.steps * 32 / statistics.median(r["model_seconds"] for r in rows),
-        "machine": {"cpu": train.cpu()},
+        "machine": {"cpu": cpu},
     }
-    out = Path(__file__).resolve().parent / "results" / f"augment_placement_{train.cpu()['tag']}.json"
+    out = Path(__file__).resolve().parent / "results" / f"augment_placement_{cpu['tag']}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"inside the model takes {result['median_model_over_map']:.2f}x the time of the map "
           f"(median of {args.rounds}) -> {out}")

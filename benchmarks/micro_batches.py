@@ -74,8 +74,6 @@ def main():
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process
     args = parser.parse_args()
-    from catdog_lib import train
-
     if args.one:
         print(json.dumps(train_once(args.source, args.one)))
         return
@@ -88,11 +86,15 @@ def main():
             runs.append(json.loads(out.strip().splitlines()[-1]))
             print(runs[-1]["micro_batches"], round(runs[-1]["fit_seconds"]),
                   round(runs[-1]["peak_mb"]), round(runs[-1]["peak_anon_mb"]), flush=True)
+    # Only now: the parent holds no TensorFlow while the children are measured.
+    from catdog_lib import train
+
+    cpu = train.cpu()
     whole = [r for r in runs if r["micro_batches"] == 1]
     split = [r for r in runs if r["micro_batches"] == 2]
     result = {
         "command": "python benchmarks/micro_batches.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpu": train.cpu()},
+        "machine": {"cpu": cpu},
         "runs": runs,
         "time_ratio_16x2_over_32": summarize([s["fit_seconds"] / w["fit_seconds"]
                                             for w, s in zip(whole, split)]),
@@ -101,7 +103,7 @@ def main():
                                        for w, s in zip(whole, split)]),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"micro_batches_{train.cpu()['tag']}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / f"micro_batches_{cpu['tag']}.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

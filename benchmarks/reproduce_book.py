@@ -73,8 +73,8 @@ def run_one(model_name, seed, prepared):
 
 
 def _refuse_another_machines_result(out):
-    """Stop before training when ``out`` holds a result made on another CPU
-    (or on one that was not recorded): one machine's figures never replace another's."""
+    """Stop, before anything trains, when ``out`` holds a result made on another
+    CPU (or on one that was not recorded): one machine's figures never replace another's."""
     if not out.exists():
         return
     made_on = json.loads(out.read_text())["info"].get("cpu")
@@ -100,8 +100,10 @@ def main(argv=None):
     RESULTS.mkdir(parents=True, exist_ok=True)
     for model_name in args.models:
         for seed in args.seeds:
+            _refuse_another_machines_result(RESULTS / f"reproduce_{model_name}_seed{seed}.json")
+    for model_name in args.models:
+        for seed in args.seeds:
             out = RESULTS / f"reproduce_{model_name}_seed{seed}.json"
-            _refuse_another_machines_result(out)
             result = run_one(model_name, seed, prepared)
             out.write_text(json.dumps(result, indent=1) + "\n")
             print(f"{model_name} seed {seed}: best val {result['best_val_accuracy']:.3f}, "

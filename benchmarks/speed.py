@@ -359,6 +359,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from catdog_lib import data, models, train
 
+    cpu = train.cpu()
     prepared = data.prepare_small_dataset(args.source)
     if prepared.source == "toy" and not args.steps:
         sys.exit("speed.py measures the real photos; give --source or CATDOG_KAGGLE_TRAIN")
@@ -413,7 +414,7 @@ def main(argv=None):
         "command": "python benchmarks/speed.py " + " ".join(argv or sys.argv[1:]),
         "data": f"real photos, {prepared.note}" if prepared.source != "toy" else "toy set",
         "whole_epochs": not args.steps,
-        "machine": {"cpu": train.cpu(), "python": platform.python_version(),
+        "machine": {"cpu": cpu, "python": platform.python_version(),
                     "auto_policy": models.compute_policy()},
         "flops_per_image": {"forward": forward, "training": training},
         "matmul_gflops": matmul,
@@ -442,7 +443,7 @@ def main(argv=None):
         ],
     }
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"speed_{train.cpu()['tag']}.json"
+    out = RESULTS / f"speed_{cpu['tag']}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     for model_name in MODELS:
         r = ratios[model_name]["book_over_catdog_auto_per_image"]

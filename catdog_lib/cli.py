@@ -242,7 +242,7 @@ def _record_runtimes(rows, numbers=()):
 
 
 def notebook_timing(profile, name):
-    """The newest recorded timing of notebook ``name`` under ``profile``.
+    """The newest timing of a whole run of notebook ``name`` under ``profile``.
 
     Parameters
     ----------
@@ -255,19 +255,22 @@ def notebook_timing(profile, name):
     -------
     dict or None
         The entry ``make run RECORD=1`` wrote (seconds, peak memory, status,
-        key figure, command, CPU), taken from every machine's
-        ``benchmarks/results/notebooks_<cpu tag>.json`` and from the older
-        ``notebooks.json``, whose entries do not record their CPU and count as
-        older than any that do; None when the notebook was never timed.
+        key figure, command, CPU) with status "ok" (not failed, not resumed),
+        taken from every machine's ``benchmarks/results/notebooks_<cpu tag>.json``
+        and from the older ``notebooks.json``, whose entries do not record
+        their CPU and count as older than any that do; None when no whole run
+        was timed.
 
     Example
     -------
     >>> notebook_timing("quick", "01_convolution_intuition.ipynb")["status"]
     'ok'
     """
+    results = _results_dir()
+    paths = [results / "notebooks.json", *results.glob("notebooks_*.json")]
     entries = [json.loads(path.read_text()).get(profile, {}).get(name)
-               for path in _results_dir().glob("notebooks*.json")]
-    entries = [e for e in entries if e]
+               for path in paths if path.exists()]
+    entries = [e for e in entries if e and e["status"] == "ok"]
     return max(entries, key=lambda e: e.get("recorded", ""), default=None)
 
 
@@ -360,11 +363,11 @@ def _readme_table(repo):
 
     def measured(profile, name):
         entry = notebook_timing(profile, name)
-        if not entry or entry["status"] != "ok":
+        if not entry:
             return "not measured"
         anon = entry.get("peak_kernel_anon_mb")
-        machine = train.cpu_label(entry["cpu"]) if "cpu" in entry else \
-            f"{entry['cpu_count']} cores, CPU not recorded"
+        machine = (train.cpu_label(entry["cpu"]) if "cpu" in entry
+                   else f"{entry['cpu_count']} cores, CPU not recorded")
         return (f"{entry['seconds'] / 60:.1f} min, {entry['peak_kernel_mb']:,} MB"
                 + (f" ({anon:,} MB anonymous)" if anon else "") + f"; {machine}")
 

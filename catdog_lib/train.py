@@ -152,8 +152,17 @@ def cpu():
 
 
 def cpu_label(cpu):
-    """``cpu()``'s record as the tables print it: "AMD EPYC (fma, avx2; 2 cores)"."""
-    return f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['count']} cores)"
+    """``cpu()``'s record as the tables print it: "AMD EPYC (fma, avx2; 2 cores)".
+
+    Example
+    -------
+    >>> cpu_label({"model": "Intel Xeon", "flags": ["avx2", "amx_bf16"], "count": 2})
+    'Intel Xeon (avx2, amx_bf16; 2 cores)'
+    >>> cpu_label({"model": "Apple M2", "flags": [], "count": 8})
+    'Apple M2 (8 cores)'
+    """
+    flags = ", ".join(cpu["flags"]) + "; " if cpu["flags"] else ""
+    return f"{cpu['model']} ({flags}{cpu['count']} cores)"
 
 
 def run_info(model, data_dir=None, seed=None):

@@ -242,7 +242,7 @@ def test_the_benchmark_trains_a_row_and_tabulates_it(kaggle_dir, tmp_path, monke
         return {**run, "seed": 2, "info": {**run["info"], "seed": 2, "cpu": xeon}}
     both = modern_convnet.final_table([result, on_xeon(result), book])
     assert both.count("| notebook 06's") == 1 and "| notebook 06's, 2 epochs | 2 |" in both
-    assert f"{modern_convnet._machine(result['info']['cpu'])}; Intel Xeon (amx_bf16; 2 cores)" in both
+    assert f"{train.cpu_label(result['info']['cpu'])}; Intel Xeon (amx_bf16; 2 cores)" in both
     ablation = modern_convnet.ablation_table([result, book, on_xeon(book)])
     assert ablation.count("best validation accuracy after 2 epochs") == 1
     assert "seeds 1, 2 |" in ablation and ablation.count("not run") == 7

@@ -130,6 +130,7 @@ def test_reproduce_book_keeps_a_seed_that_another_machine_ran(tmp_path):
     script before any training; this machine's own result may be run again."""
     from catdog_lib import train
 
+    # In a child process: importing reproduce_book sets CATDOG_PROFILE for the process.
     check = ("import sys; from pathlib import Path; import reproduce_book; "
              "reproduce_book._refuse_another_machines_result(Path(sys.argv[1]))")
     other = dict(train.cpu(), model="Other CPU", tag="other-cpu-avx512_bf16-2cpu")
