@@ -169,8 +169,9 @@ def ablation_table(results):
             cells.append(f"{timed['seconds_over_book']:.2f}× ({low:.2f}-{high:.2f})")
         for _, runs in groups:
             mine = sorted((r for r in runs if r["row"] == row), key=lambda r: r["seed"])
-            cells.append(f"{_mean_range([r['best_val_accuracy'] for r in mine])}, seeds "
-                         f"{', '.join(str(r['seed']) for r in mine)}" if mine else "not run")
+            cells.append(f"{_mean_range([r['best_val_accuracy'] for r in mine])}, "
+                         f"seed{'s' * (len(mine) > 1)} {', '.join(str(r['seed']) for r in mine)}"
+                         if mine else "not run")
         if not groups:
             cells.append("not run yet")
         lines.append("| " + " | ".join(cells) + " |")
