@@ -233,7 +233,7 @@ def test_the_benchmark_trains_a_row_and_tabulates_it(kaggle_dir, tmp_path, monke
     assert f"| notebook 06's, 2 epochs | 1 | {result['best_val_accuracy']:.3f} |" in final
     ablation = modern_convnet.ablation_table([result, book])
     assert f"| `book` | 3,453,121 | 1.38 G (1.00×) |" in ablation
-    assert f"{book['best_val_accuracy']:.3f}, seeds 1 |" in ablation
+    assert f"{book['best_val_accuracy']:.3f}, seed 1 |" in ablation
     assert "| `residual` |" in ablation and ablation.count("not run") == 7
     # The CPU changes between work sessions: seeds trained on two machines
     # still make one row (one column in the ablation) that names both.
