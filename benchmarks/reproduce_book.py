@@ -77,11 +77,11 @@ def _refuse_another_machines_result(out):
     CPU (or on one that was not recorded): one machine's figures never replace another's."""
     if not out.exists():
         return
-    made_on = json.loads(out.read_text())["info"].get("cpu")
-    if made_on is None or made_on["tag"] != train.cpu()["tag"]:
+    made_on, here = json.loads(out.read_text())["info"].get("cpu"), train.cpu()
+    if made_on is None or made_on["tag"] != here["tag"]:
         where = train.cpu_label(made_on) if made_on else "a CPU it did not record"
         sys.exit(f"{config.display_path(out)} holds this seed's result from {where}, and this "
-                 f"machine is {train.cpu_label(train.cpu())}: it is kept. Move it aside to run "
+                 f"machine is {train.cpu_label(here)}: it is kept. Move it aside to run "
                  "the seed here, or choose another seed.")
 
 
@@ -98,19 +98,18 @@ def main(argv=None):
     if prepared.source == "toy":
         sys.exit("reproduce_book.py needs the real photos; give --source or CATDOG_KAGGLE_TRAIN")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    for model_name in args.models:
-        for seed in args.seeds:
-            _refuse_another_machines_result(RESULTS / f"reproduce_{model_name}_seed{seed}.json")
-    for model_name in args.models:
-        for seed in args.seeds:
-            out = RESULTS / f"reproduce_{model_name}_seed{seed}.json"
-            result = run_one(model_name, seed, prepared)
-            out.write_text(json.dumps(result, indent=1) + "\n")
-            print(f"{model_name} seed {seed}: best val {result['best_val_accuracy']:.3f}, "
-                  f"test {result['test']['final_model']['accuracy']:.3f} -> {out}", flush=True)
-            if args.reference and seed == args.seeds[0]:
-                config.REFERENCE_DIR.mkdir(exist_ok=True)
-                (config.REFERENCE_DIR / f"{model_name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    planned = [(model_name, seed, RESULTS / f"reproduce_{model_name}_seed{seed}.json")
+               for model_name in args.models for seed in args.seeds]
+    for _, _, out in planned:
+        _refuse_another_machines_result(out)
+    for model_name, seed, out in planned:
+        result = run_one(model_name, seed, prepared)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"{model_name} seed {seed}: best val {result['best_val_accuracy']:.3f}, "
+              f"test {result['test']['final_model']['accuracy']:.3f} -> {out}", flush=True)
+        if args.reference and seed == args.seeds[0]:
+            config.REFERENCE_DIR.mkdir(exist_ok=True)
+            (config.REFERENCE_DIR / f"{model_name}.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -201,8 +201,8 @@ def test_training_notebooks_have_a_parameters_cell_near_the_top(name):
 
 def test_badges_install_cells_and_the_readme_table_are_up_to_date():
     # The table's times come from the committed benchmarks/results/notebooks*.json
-    # (cli.notebook_timing): after
-    # `make run RECORD=1`, `make badges` writes them into the README.
+    # (cli.notebook_timing): after `make run RECORD=1`, `make badges` writes
+    # them into the README.
     assert cli.update_badges(check=True) == []
 
 

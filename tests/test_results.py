@@ -69,9 +69,10 @@ def test_notebook_prose_quotes_the_committed_runs():
     seed2 = next(run for run in seeds if run["seed"] == 2)
     others = " and ".join(f"{100 * run['best_val_accuracy']:.1f}%" for run in seeds[1:])
     aug_low = aug["val_loss"].index(min(aug["val_loss"]))
-    quick_test = {name[:2]: notebook_timing("quick", name)["key_figure"].split("test accuracy ")[1]
-                  .split(",")[0] for name in ("03_baseline_convnet.ipynb",
-                                              "04_augmentation_and_dropout.ipynb")}
+    quick_test = {}
+    for name in ("03_baseline_convnet.ipynb", "04_augmentation_and_dropout.ipynb"):
+        figure = notebook_timing("quick", name)["key_figure"]
+        quick_test[name[:2]] = figure.split("test accuracy ")[1].split(",")[0]
     quick = config.PROFILES["quick"]
     last20 = aug["val_accuracy"][-20:]
     prose04 = " ".join(notebook_prose("04_augmentation_and_dropout.ipynb").split())
