@@ -19,7 +19,8 @@ the validation set alone.
     # the README's tables, from the committed results (nothing is trained)
     python benchmarks/modern_convnet.py --table
 
-Runs resume where they stopped (``runs/modern-<row>-e<epochs>-seed<N>``). A
+Runs resume where they stopped (``runs/modern-<row>-e<epochs>-seed<N>``),
+and a row with a result file from this machine is not trained again. A
 run resumed on another machine would mix two machines' seconds, so the
 results name the machine, and a folder started elsewhere is refused. The
 tables group runs by budget and precision, naming every machine. Pin
@@ -223,23 +224,32 @@ def main(argv=None):
         results = load()
         print(final_table(results) + "\n\n" + ablation_table(results))
         return
+    # Every row of one seed before the next seed: a table that stops early is whole.
+    planned = []
+    for seed in args.seeds:
+        for row in args.rows:
+            out = RESULTS / f"{row}_e{args.epochs}_seed{seed}_{train.cpu()['tag']}.json"
+            if out.exists():  # a fresh checkout has no runs/ folder to resume from
+                print(f"{row} seed {seed}: already measured on this machine, {out}; "
+                      "delete that file to train it again", flush=True)
+            else:
+                planned.append((seed, row, out))
+    if not planned:
+        return
     os.environ["CATDOG_PROFILE"] = "full"
     os.environ.setdefault("CATDOG_UNATTENDED", "1")
     prepared = data.prepare_small_dataset(args.source)
     if prepared.source == "toy":
         sys.exit("modern_convnet.py needs the real photos; give --source or CATDOG_KAGGLE_TRAIN")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    # Every row of one seed before the next seed: a table that stops early is whole.
-    for seed in args.seeds:
-        for row in args.rows:
-            result = run_one(row, args.epochs, seed, prepared, args.final)
-            out = RESULTS / f"{row}_e{args.epochs}_seed{seed}_{train.cpu()['tag']}.json"
-            out.write_text(json.dumps(result, indent=1) + "\n")
-            print(f"{row} seed {seed}: best val {result['best_val_accuracy']:.3f} "
-                  f"(epoch {result['best_epoch']}), {result['median_seconds_per_epoch']:.0f} s/epoch"
-                  f" -> {out}", flush=True)
-            if args.final and seed == REFERENCE_SEED:
-                (config.REFERENCE_DIR / "modern.json").write_text(json.dumps(result, indent=1) + "\n")
+    for seed, row, out in planned:
+        result = run_one(row, args.epochs, seed, prepared, args.final)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"{row} seed {seed}: best val {result['best_val_accuracy']:.3f} "
+              f"(epoch {result['best_epoch']}), {result['median_seconds_per_epoch']:.0f} s/epoch"
+              f" -> {out}", flush=True)
+        if args.final and seed == REFERENCE_SEED:
+            (config.REFERENCE_DIR / "modern.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

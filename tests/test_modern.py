@@ -213,7 +213,7 @@ def test_the_final_recipe_trains_resumes_and_reloads(precision, kaggle_dir, tmp_
         [("06", "modern", "modern")], test_ds, other.dest)
 
 
-def test_the_benchmark_trains_a_row_and_tabulates_it(kaggle_dir, tmp_path, monkeypatch):
+def test_the_benchmark_trains_a_row_and_tabulates_it(kaggle_dir, tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(REPO / "benchmarks"))
     import modern_convnet  # benchmarks/modern_convnet.py
 
@@ -252,6 +252,17 @@ def test_the_benchmark_trains_a_row_and_tabulates_it(kaggle_dir, tmp_path, monke
                                     "cpu": {"tag": "another-cpu"}}))
     with pytest.raises(SystemExit, match="was started on another-cpu"):
         modern_convnet.run_one("book", 2, 1, prepared, final=False)
+    # A fresh checkout has no runs/ folder: a row measured on this machine is
+    # skipped before any data is prepared (the source given does not exist).
+    monkeypatch.setattr(modern_convnet, "RESULTS", tmp_path / "results")
+    measured = tmp_path / "results" / f"book_e2_seed1_{train.cpu()['tag']}.json"
+    measured.parent.mkdir()
+    measured.write_text(json.dumps(book))
+    capsys.readouterr()
+    modern_convnet.main(["--rows", "book", "--epochs", "2", "--seeds", "1",
+                         "--source", str(tmp_path / "nowhere")])
+    assert "book seed 1: already measured on this machine" in capsys.readouterr().out
+    assert json.loads(measured.read_text()) == json.loads(json.dumps(book))
 
 
 def test_the_readme_tables_are_what_the_benchmark_prints():
