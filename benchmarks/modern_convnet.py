@@ -56,6 +56,9 @@ def run_name(row, epochs, seed):
 
 
 def run_one(row, epochs, seed, prepared, final):
+    name = run_name(row, epochs, seed)
+    if why := train.machine_mismatch(name):  # before anything trains
+        sys.exit(why)
     keras.utils.set_random_seed(seed)  # weights, data order and augmentation
     micro = BATCH // MICRO_BATCHES
     train_ds, val_ds, test_ds = data.load_datasets(prepared.dest, batch_size=micro, seed=seed)
@@ -65,8 +68,6 @@ def run_one(row, epochs, seed, prepared, final):
     stronger = ABLATION_INDEX[row] >= ABLATION_INDEX["stronger_augmentation"]
     augmentation = (augment.stronger_augmentation if stronger else augment.book_augmentation)
     train_ds = augment.augment(train_ds, augmentation(seed=seed), batch_size=micro)
-    name = run_name(row, epochs, seed)
-    _refuse_another_machine(name)
     started = time.perf_counter()
     model.fit(train_ds.repeat(), validation_data=val_ds, epochs=epochs,
               steps_per_epoch=updates_per_epoch * MICRO_BATCHES, verbose=config.verbose(),
@@ -103,16 +104,6 @@ def cpu_hours(history, epochs, cores):
     """The median epoch's seconds times the epochs and the cores: a shared
     machine's stalls (a few epochs took several times the median) left out."""
     return statistics.median(history["seconds"]) * epochs * cores / 3600
-
-
-def _refuse_another_machine(name):
-    run = config.writable_dir("CATDOG_RUNS_DIR") / name / "run.json"
-    if run.exists():
-        started_on = json.loads(run.read_text()).get("cpu", {}).get("tag")
-        if started_on != train.cpu()["tag"]:
-            sys.exit(f"{config.display_path(run.parent)} was started on {started_on}, "
-                     f"not this machine ({train.cpu()['tag']}): its seconds per epoch would "
-                     "mix two machines. Move the folder away to start over here.")
 
 
 def load():

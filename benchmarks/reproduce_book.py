@@ -9,7 +9,8 @@ plot beside a student's run.
     python benchmarks/reproduce_book.py --source ../shared/data/dogs-vs-cats/train \\
         --models baseline augmented --seeds 1 2 --reference
 
-The runs resume if interrupted (they live in ``runs/reproduce-*``).
+The runs resume if interrupted (they live in ``runs/reproduce-*``), on the
+machine that started them only.
 """
 import argparse
 import json
@@ -31,6 +32,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_one(model_name, seed, prepared):
+    run_name = f"reproduce-{model_name}-seed{seed}"
+    if why := train.machine_mismatch(run_name):  # before anything trains
+        sys.exit(why)
     # The seed goes to everything that draws at random: the weights, the data
     # order and the augmentation; run_callbacks records it in run.json.
     keras.utils.set_random_seed(seed)
@@ -44,7 +48,6 @@ def run_one(model_name, seed, prepared):
         steps = profile["augmented_steps"]
         train_ds = augment.augment(train_ds, augment.book_augmentation(seed=seed))
     started = time.perf_counter()
-    run_name = f"reproduce-{model_name}-seed{seed}"
     model.fit(train_ds.repeat() if steps else train_ds, validation_data=val_ds, epochs=epochs,
               steps_per_epoch=steps, verbose=config.verbose(), shuffle=False,
               callbacks=train.run_callbacks(model, run_name, prepared.dest, seed))

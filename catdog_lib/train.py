@@ -165,6 +165,29 @@ def cpu_label(cpu):
     return f"{cpu['model']} ({flags}{cpu['count']} cores)"
 
 
+def machine_mismatch(run_name):
+    """Why a benchmark must not resume ``runs/<run_name>`` here, or None.
+
+    A benchmark's seconds per epoch are one machine's: a run folder started
+    on another CPU (``run.json`` records its tag) would mix two machines. A
+    notebook may resume anywhere; the benchmarks call this first.
+
+    Example
+    -------
+    >>> machine_mismatch("a-run-that-was-never-started") is None
+    True
+    """
+    run = config.runs_dir() / run_name / "run.json"
+    if not run.exists():
+        return None
+    started_on = json.loads(run.read_text()).get("cpu", {}).get("tag")
+    if started_on == cpu()["tag"]:
+        return None
+    return (f"{config.display_path(run.parent)} was started on {started_on or 'an unrecorded CPU'},"
+            f" not this machine ({cpu()['tag']}): its seconds per epoch would mix two machines."
+            " Move the folder away to start over here.")
+
+
 def run_info(model, data_dir=None, seed=None):
     """``run_identity`` plus what ran it, so a saved result can be explained later."""
     return {**run_identity(model, data_dir, seed), "device": device_name(), "cpu": cpu(),

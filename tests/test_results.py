@@ -1,6 +1,7 @@
 """The README's results tables, and the figures the notebooks quote, come
 from the committed runs."""
 import json
+import os
 import subprocess
 import sys
 
@@ -124,6 +125,22 @@ def test_notebook_06_quotes_the_committed_runs():
                   f"took about {speed['rows']['wider']['seconds_over_book']:.1f} times as long per image",
                   f"(the whole notebook about {quick['seconds'] / 60:.0f})"):
         assert quote in prose
+
+
+def test_reproduce_book_does_not_resume_a_run_another_machine_started(tmp_path):
+    from catdog_lib import train
+
+    run = tmp_path / "runs" / "reproduce-augmented-seed1"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"cpu": {**train.cpu(), "tag": "other-cpu-2cpu"}}))
+    # In a child process: importing reproduce_book sets CATDOG_PROFILE for the process.
+    # No data is given: the check comes before anything is loaded or trained.
+    check = "import reproduce_book; reproduce_book.run_one('augmented', 1, None)"
+    done = subprocess.run([sys.executable, "-c", check], cwd=REPO / "benchmarks",
+                          capture_output=True, text=True,
+                          env={**os.environ, "CATDOG_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode != 0 and "was started on other-cpu-2cpu" in done.stderr, done.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["run.json"]
 
 
 def test_reproduce_book_keeps_a_seed_that_another_machine_ran(tmp_path):

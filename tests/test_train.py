@@ -149,6 +149,23 @@ def test_a_run_saved_before_the_optimizer_was_recorded_still_resumes(runs_dir):
     assert history["updates"] == [1, 2]
 
 
+def test_a_run_started_on_another_cpu_is_named_for_the_benchmarks(runs_dir, capsys):
+    train_ds, val_ds = tiny_data()
+    assert train.machine_mismatch("moved") is None  # nothing started yet
+    fit(models.baseline_convnet(precision="float32"), train_ds, val_ds, epochs=1,
+        run_name="moved", steps_per_epoch=1)
+    assert train.machine_mismatch("moved") is None  # started here
+    saved = runs_dir / "moved" / "run.json"
+    saved.write_text(json.dumps({**json.loads(saved.read_text()),
+                                 "cpu": {**train.cpu(), "tag": "other-cpu-2cpu"}}))
+    why = train.machine_mismatch("moved")
+    assert "moved was started on other-cpu-2cpu" in why and train.cpu()["tag"] in why
+    # A notebook's run still resumes on another machine.
+    history = fit(models.baseline_convnet(precision="float32"), train_ds, val_ds, epochs=2,
+                  run_name="moved", steps_per_epoch=1)
+    assert history["updates"] == [1, 2] and "Resuming moved after epoch 1" in capsys.readouterr().out
+
+
 def test_a_changed_network_is_refused_before_loading_weights(runs_dir):
     train_ds, val_ds = tiny_data()
     fit(models.baseline_convnet(), train_ds, val_ds, epochs=1, run_name="net",
