@@ -251,31 +251,41 @@ def history(hist, title="Training and validation", reference=None):
     return fig
 
 
-def compare(histories, metric="accuracy", log_updates=False):
+def compare(histories, metric="accuracy", log_updates=False, references=None):
     """Training and validation curves of several runs on one plot (e.g. 03 against 04).
 
     Parameters
     ----------
     histories : dict
-        ``{label: history}``; a None history is skipped.
+        ``{label: history}`` of this session's runs; a None history is skipped.
     log_updates : bool
         A logarithmic axis of updates, so a short run beside long ones is
         not squeezed into the left edge.
+    references : dict, optional
+        ``{label: history}`` of reference runs (``train.reference_history``),
+        keyed as in ``histories``: each is drawn faded, behind, in the colour
+        of the run with the same label. A None history is skipped.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = plt.subplots(figsize=(9.5, 4), layout="constrained")
-    for (label, hist), colour in zip(histories.items(), plt.cm.tab10.colors):
-        if hist:
-            _curves(ax, hist, metric, colour, label)
+    references = references or {}
+    fig, ax = plt.subplots(figsize=(9.5, 5), layout="constrained")
+    labels = list(dict.fromkeys([*histories, *references]))
+    for label, colour in zip(labels, plt.cm.tab10.colors):
+        if references.get(label):
+            epochs = len(references[label]["loss"])
+            _curves(ax, references[label], metric, colour,
+                    f"{label}, reference ({epochs} epochs, real photos)", faded=True)
+        if histories.get(label):
+            _curves(ax, histories[label], metric, colour, f"{label}, this run")
     ax.set_title(f"{metric}, run against run: training (dots) and validation (line)")
     ax.set_ylabel(metric)
     if log_updates:
         ax.set_xscale("log")
         ax.set_xlabel("weight updates, logarithmic scale (one point per epoch)")
-    fig.legend(loc="outside right upper", fontsize=8)  # beside the plot, off the curves
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8)  # below the plot, off the curves
     return fig
 
 

@@ -12,12 +12,26 @@ RUN = {"accuracy": [0.5, 0.6, 0.7], "val_accuracy": [0.5, 0.55, 0.6],
 
 def test_compare_draws_training_and_validation_of_each_run_and_skips_missing_ones():
     reference = train.reference_history("augmented")["history"]
-    fig = plots.compare({"03": RUN, "04": None, "04 reference": reference})
+    fig = plots.compare({"03": RUN, "04": None}, references={"03": None, "04": reference})
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == [
-        "03: training", "03: validation", "04 reference: training", "04 reference: validation"]
+        "03, this run: training", "03, this run: validation",
+        "04, reference (100 epochs, real photos): training",
+        "04, reference (100 epochs, real photos): validation"]
     assert list(lines[1].get_ydata()) == RUN["val_accuracy"]
     assert len(lines[2].get_xdata()) == 100
+
+
+def test_compare_draws_a_reference_faded_in_its_runs_colour():
+    references = {"03": train.reference_history("baseline")["history"],
+                  "04": train.reference_history("augmented")["history"]}
+    fig = plots.compare({"03": RUN, "04": RUN}, references=references)
+    lines = fig.axes[0].get_lines()
+    # Per label: the reference's two lines (behind), then the run's two.
+    colours = [line.get_color() for line in lines]
+    assert colours[:4] == [colours[0]] * 4 and colours[4:] == [colours[4]] * 4
+    assert colours[0] != colours[4]
+    assert [line.get_alpha() < 1 for line in lines] == [True, True, False, False] * 2
 
 
 def test_history_draws_the_reference_faded_behind_the_run():
@@ -34,7 +48,8 @@ def test_history_draws_the_reference_faded_behind_the_run():
 
 def test_no_legend_covers_a_plot():
     figures = [plots.history(RUN, reference=train.reference_history("baseline")),
-               plots.compare({"03": RUN, "04 reference": train.reference_history("augmented")["history"]})]
+               plots.compare({"03": RUN},
+                             references={"04": train.reference_history("augmented")["history"]})]
     for fig in figures:
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
