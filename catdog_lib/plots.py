@@ -207,12 +207,12 @@ def _curves(ax, history, metric, colour, label, faded=False):
     epoch, placed at the weight updates made by then: runs with different
     epoch lengths (or a short run and a long one) share one axis."""
     updates = history["updates"]
-    alpha = 0.35 if faded else 1.0
+    alpha, zorder = (0.35, 1) if faded else (1.0, 3)
     ax.plot(updates, history[metric], "o", color=colour, alpha=alpha, markersize=3.5,
-            label=f"{label}: training")
-    # A marker too, so a one-epoch run still shows its validation point.
-    ax.plot(updates, history["val_" + metric], ".-", color=colour, alpha=alpha,
-            label=f"{label}: validation")
+            zorder=zorder, label=f"{label}: training")
+    # Another marker, so a one-epoch run's validation point is told from its training point.
+    ax.plot(updates, history["val_" + metric], "s-", color=colour, alpha=alpha, markersize=3,
+            zorder=zorder, label=f"{label}: validation")
     ax.set_xlabel("weight updates (one point per epoch)")
 
 
@@ -242,7 +242,7 @@ def history(hist, title="Training and validation", reference=None):
         if reference:  # a short run is a sliver of the long one: show where it lies
             ax.axvspan(0, hist["updates"][-1], color="tab:blue", alpha=0.08,
                        label=f"this run: {hist['updates'][-1]:,} updates")
-        ax.set_title(f"{metric}: training (dots) and validation (line)")
+        ax.set_title(f"{metric}: training (dots) and validation (squares, line)")
         ax.set_ylabel(metric)
     # One legend below both plots: inside either it would hide the curves.
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2,
@@ -263,8 +263,8 @@ def compare(histories, metric="accuracy", log_updates=False, references=None):
         not squeezed into the left edge.
     references : dict, optional
         ``{label: history}`` of reference runs (``train.reference_history``),
-        keyed as in ``histories``: each is drawn faded, behind, in the colour
-        of the run with the same label. A None history is skipped.
+        keyed as in ``histories``: each is drawn faded, behind every run, in
+        the colour of the run with the same label. A None history is skipped.
 
     Returns
     -------
@@ -273,14 +273,15 @@ def compare(histories, metric="accuracy", log_updates=False, references=None):
     references = references or {}
     fig, ax = plt.subplots(figsize=(9.5, 5), layout="constrained")
     labels = list(dict.fromkeys([*histories, *references]))
-    for label, colour in zip(labels, plt.cm.tab10.colors):
-        if references.get(label):
-            epochs = len(references[label]["loss"])
-            _curves(ax, references[label], metric, colour,
-                    f"{label}, reference ({epochs} epochs, real photos)", faded=True)
-        if histories.get(label):
-            _curves(ax, histories[label], metric, colour, f"{label}, this run")
-    ax.set_title(f"{metric}, run against run: training (dots) and validation (line)")
+    colours = dict(zip(labels, plt.cm.tab10.colors))
+    for label, hist in references.items():  # every reference first: behind every run
+        if hist:
+            _curves(ax, hist, metric, colours[label],
+                    f"{label}, reference ({len(hist['loss'])} epochs, real photos)", faded=True)
+    for label, hist in histories.items():
+        if hist:
+            _curves(ax, hist, metric, colours[label], f"{label}, your run")
+    ax.set_title(f"{metric}, run against run: training (dots) and validation (squares, line)")
     ax.set_ylabel(metric)
     if log_updates:
         ax.set_xscale("log")

@@ -494,7 +494,7 @@ def in_context(accuracy, history, reference):
     Test accuracy 0.500: chance level (0.50), so the model has not yet learned to tell cats
     from dogs. This run made 3 weight updates; the reference run (the book's recipe on the
     real photos) had made 100 by the end of its first epoch, where its validation accuracy
-    was 0.52, and peaked at 0.74 after 2,500 (its best checkpoint scored 0.73 on the test
+    was 0.525, and peaked at 0.742 after 2,500 (its best checkpoint scored 0.728 on the test
     set).
     """
     updates = history["updates"][-1]
@@ -507,16 +507,16 @@ def in_context(accuracy, history, reference):
     passed = [i for i, u in enumerate(ref["updates"]) if u <= updates]
     if passed:
         where = (f"after as many, the reference run (the book's recipe on the real photos) "
-                 f"stood at {ref['val_accuracy'][passed[-1]]:.2f} validation accuracy")
+                 f"stood at {ref['val_accuracy'][passed[-1]]:.3f} validation accuracy")
     else:
         where = (f"the reference run (the book's recipe on the real photos) had made "
                  f"{ref['updates'][0]:,} by the end of its first epoch, where its validation "
-                 f"accuracy was {ref['val_accuracy'][0]:.2f}")
+                 f"accuracy was {ref['val_accuracy'][0]:.3f}")
     peak = ref["val_accuracy"].index(max(ref["val_accuracy"]))
     return (f"Test accuracy {accuracy:.3f}: {verdict}. This run made {updates:,} weight "
-            f"updates; {where}, and peaked at {ref['val_accuracy'][peak]:.2f} after "
+            f"updates; {where}, and peaked at {ref['val_accuracy'][peak]:.3f} after "
             f"{ref['updates'][peak]:,} (its best checkpoint scored "
-            f"{reference['test']['best_val_model']['accuracy']:.2f} on the test set).")
+            f"{reference['test']['best_val_model']['accuracy']:.3f} on the test set).")
 
 
 def p_dog(model, image):

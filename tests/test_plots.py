@@ -15,11 +15,11 @@ def test_compare_draws_training_and_validation_of_each_run_and_skips_missing_one
     fig = plots.compare({"03": RUN, "04": None}, references={"03": None, "04": reference})
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == [
-        "03, this run: training", "03, this run: validation",
         "04, reference (100 epochs, real photos): training",
-        "04, reference (100 epochs, real photos): validation"]
-    assert list(lines[1].get_ydata()) == RUN["val_accuracy"]
-    assert len(lines[2].get_xdata()) == 100
+        "04, reference (100 epochs, real photos): validation",
+        "03, your run: training", "03, your run: validation"]
+    assert len(lines[0].get_xdata()) == 100
+    assert list(lines[3].get_ydata()) == RUN["val_accuracy"]
 
 
 def test_compare_draws_a_reference_faded_in_its_runs_colour():
@@ -27,11 +27,12 @@ def test_compare_draws_a_reference_faded_in_its_runs_colour():
                   "04": train.reference_history("augmented")["history"]}
     fig = plots.compare({"03": RUN, "04": RUN}, references=references)
     lines = fig.axes[0].get_lines()
-    # Per label: the reference's two lines (behind), then the run's two.
+    # Both references' two lines each (faded, behind every run), then the runs' in the same order.
     colours = [line.get_color() for line in lines]
-    assert colours[:4] == [colours[0]] * 4 and colours[4:] == [colours[4]] * 4
-    assert colours[0] != colours[4]
-    assert [line.get_alpha() < 1 for line in lines] == [True, True, False, False] * 2
+    assert colours[:4] == colours[4:] == [colours[0]] * 2 + [colours[2]] * 2
+    assert colours[0] != colours[2]
+    assert [line.get_alpha() < 1 for line in lines] == [True] * 4 + [False] * 4
+    assert max(line.get_zorder() for line in lines[:4]) < min(line.get_zorder() for line in lines[4:])
 
 
 def test_history_draws_the_reference_faded_behind_the_run():

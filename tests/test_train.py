@@ -188,11 +188,11 @@ def test_in_context_tells_a_chance_level_run_from_a_good_one():
     # After 300 updates the reference had finished its third epoch.
     val_3 = reference["history"]["val_accuracy"][2]
     assert f"after as many, the reference run (the book's recipe on the real photos) stood at " \
-        f"{val_3:.2f} validation accuracy" in good
+        f"{val_3:.3f} validation accuracy" in good
     val = reference["history"]["val_accuracy"]
-    assert good.endswith(f"peaked at {max(val):.2f} after {100 * (val.index(max(val)) + 1):,} "
+    assert good.endswith(f"peaked at {max(val):.3f} after {100 * (val.index(max(val)) + 1):,} "
                          f"(its best checkpoint scored "
-                         f"{reference['test']['best_val_model']['accuracy']:.2f} on the test set).")
+                         f"{reference['test']['best_val_model']['accuracy']:.3f} on the test set).")
 
 
 def test_evaluate_on_a_hand_made_case():
