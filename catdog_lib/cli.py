@@ -41,13 +41,23 @@ def _notebooks(numbers=()):
 def clean_notebook(nb):
     """Strip what must not be committed: stderr streams (TensorFlow's C++
     start-up lines reach them however it is silenced), widget state, run
-    timestamps, and any kernelspec other than ``python3``."""
+    timestamps, and any kernelspec other than ``python3``. The stdout
+    streams a stripped stderr stream had split are joined again, as
+    Jupyter shows them."""
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs
-                            if not (o.output_type == "stream" and o.name == "stderr")]
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for out in cell.outputs:
+            if out.output_type == "stream" and out.name == "stderr":
+                continue
+            if out.output_type == "stream" and outputs and outputs[-1].output_type == "stream":
+                outputs[-1].text += out.text
+            else:
+                outputs.append(out)
+        cell.outputs = outputs
     return nb
 
 

@@ -262,20 +262,31 @@ def compare(histories, metric="accuracy", log_updates=False, references=None):
         A logarithmic axis of updates, so a short run beside long ones is
         not squeezed into the left edge.
     references : dict, optional
-        ``{label: history}`` of reference runs (``train.reference_history``),
-        keyed as in ``histories``: each is drawn faded, behind every run, in
-        the colour of the run with the same label. A None history is skipped.
+        ``{label: reference run}``, each as ``train.reference_history``
+        returns it, keyed as in ``histories``: each is drawn faded, behind
+        every run, in the colour of the run with the same label. A None
+        reference (none committed) is skipped.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> from catdog_lib import plots, train
+    >>> run = {"accuracy": [0.6, 0.7], "val_accuracy": [0.6, 0.65], "updates": [100, 200]}
+    >>> fig = plots.compare({"03 baseline": run},
+    ...                     references={"03 baseline": train.reference_history("baseline")})
+    >>> len(fig.axes[0].get_lines())  # the reference's two curves, then the run's
+    4
     """
     references = references or {}
     fig, ax = plt.subplots(figsize=(9.5, 5), layout="constrained")
     labels = list(dict.fromkeys([*histories, *references]))
     colours = dict(zip(labels, plt.cm.tab10.colors))
-    for label, hist in references.items():  # every reference first: behind every run
-        if hist:
+    for label, reference in references.items():  # every reference first: behind every run
+        if reference:
+            hist = reference["history"]
             _curves(ax, hist, metric, colours[label],
                     f"{label}, reference ({len(hist['loss'])} epochs, real photos)", faded=True)
     for label, hist in histories.items():

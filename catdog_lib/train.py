@@ -505,13 +505,13 @@ def in_context(accuracy, history, reference):
     else:
         verdict = f"{abs(gap) * 100:.0f} points {'above' if gap > 0 else 'below'} chance (0.50)"
     passed = [i for i, u in enumerate(ref["updates"]) if u <= updates]
+    ref_run = "the reference run (the book's recipe on the real photos)"
     if passed:
-        where = (f"after as many, the reference run (the book's recipe on the real photos) "
-                 f"stood at {ref['val_accuracy'][passed[-1]]:.3f} validation accuracy")
+        where = (f"after as many, {ref_run} stood at {ref['val_accuracy'][passed[-1]]:.3f} "
+                 f"validation accuracy")
     else:
-        where = (f"the reference run (the book's recipe on the real photos) had made "
-                 f"{ref['updates'][0]:,} by the end of its first epoch, where its validation "
-                 f"accuracy was {ref['val_accuracy'][0]:.3f}")
+        where = (f"{ref_run} had made {ref['updates'][0]:,} by the end of its first epoch, "
+                 f"where its validation accuracy was {ref['val_accuracy'][0]:.3f}")
     peak = ref["val_accuracy"].index(max(ref["val_accuracy"]))
     return (f"Test accuracy {accuracy:.3f}: {verdict}. This run made {updates:,} weight "
             f"updates; {where}, and peaked at {ref['val_accuracy'][peak]:.3f} after "

@@ -53,13 +53,14 @@ def test_clean_notebook_strips_stderr_and_widget_state():
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": {"name": "venv-xyz"}, "widgets": {"state": {}}}
     cell = nbformat.v4.new_code_cell("print(1)")
-    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="oneDNN custom operations"),
-                    nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+                    nbformat.v4.new_output("stream", name="stderr", text="oneDNN custom operations"),
+                    nbformat.v4.new_output("stream", name="stdout", text="2\n")]
     cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01"}
     nb.cells.append(cell)
     cli.clean_notebook(nb)
     assert nb.metadata == {"kernelspec": cli.KERNELSPEC, "language_info": {"name": "python"}}
-    assert [o.name for o in nb.cells[0].outputs] == ["stdout"]
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [("stdout", "1\n2\n")]
     assert "execution" not in nb.cells[0].metadata
 
 

@@ -11,7 +11,7 @@ RUN = {"accuracy": [0.5, 0.6, 0.7], "val_accuracy": [0.5, 0.55, 0.6],
 
 
 def test_compare_draws_training_and_validation_of_each_run_and_skips_missing_ones():
-    reference = train.reference_history("augmented")["history"]
+    reference = train.reference_history("augmented")
     fig = plots.compare({"03": RUN, "04": None}, references={"03": None, "04": reference})
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == [
@@ -23,8 +23,8 @@ def test_compare_draws_training_and_validation_of_each_run_and_skips_missing_one
 
 
 def test_compare_draws_a_reference_faded_in_its_runs_colour():
-    references = {"03": train.reference_history("baseline")["history"],
-                  "04": train.reference_history("augmented")["history"]}
+    references = {"03": train.reference_history("baseline"),
+                  "04": train.reference_history("augmented")}
     fig = plots.compare({"03": RUN, "04": RUN}, references=references)
     lines = fig.axes[0].get_lines()
     # Both references' two lines each (faded, behind every run), then the runs' in the same order.
@@ -50,7 +50,7 @@ def test_history_draws_the_reference_faded_behind_the_run():
 def test_no_legend_covers_a_plot():
     figures = [plots.history(RUN, reference=train.reference_history("baseline")),
                plots.compare({"03": RUN},
-                             references={"04": train.reference_history("augmented")["history"]})]
+                             references={"04": train.reference_history("augmented")})]
     for fig in figures:
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
