@@ -202,17 +202,18 @@ def augmented_grid(image, augmentation, n=7, title=None):
     return fig
 
 
-def _curves(ax, history, metric, colour, label, faded=False):
+def _curves(ax, history, metric, colour, label, faded=False, size=1.0):
     """Training as dots and validation as a line, as in the book, one point per
     epoch, placed at the weight updates made by then: runs with different
-    epoch lengths (or a short run and a long one) share one axis."""
+    epoch lengths (or a short run and a long one) share one axis. ``size``
+    scales the markers."""
     updates = history["updates"]
     alpha, zorder = (0.35, 1) if faded else (1.0, 3)
-    ax.plot(updates, history[metric], "o", color=colour, alpha=alpha, markersize=3.5,
+    ax.plot(updates, history[metric], "o", color=colour, alpha=alpha, markersize=3.5 * size,
             zorder=zorder, label=f"{label}: training")
     # Another marker, so a one-epoch run's validation point is told from its training point.
-    ax.plot(updates, history["val_" + metric], "s-", color=colour, alpha=alpha, markersize=3,
-            zorder=zorder, label=f"{label}: validation")
+    ax.plot(updates, history["val_" + metric], "s-", color=colour, alpha=alpha,
+            markersize=3 * size, zorder=zorder, label=f"{label}: validation")
     ax.set_xlabel("weight updates (one point per epoch)")
 
 
@@ -251,13 +252,16 @@ def history(hist, title="Training and validation", reference=None):
     return fig
 
 
-def compare(histories, metric="accuracy", log_updates=False, references=None):
+def compare(histories, metric="accuracy", log_updates=False, references=None,
+            title="Run against run"):
     """Training and validation curves of several runs on one plot (e.g. 03 against 04).
 
     Parameters
     ----------
     histories : dict
         ``{label: history}`` of this session's runs; a None history is skipped.
+        Each run's markers are smaller than the one's before, so where two
+        runs score the same the later one shows inside the earlier one.
     log_updates : bool
         A logarithmic axis of updates, so a short run beside long ones is
         not squeezed into the left edge.
@@ -266,6 +270,8 @@ def compare(histories, metric="accuracy", log_updates=False, references=None):
         returns it, keyed as in ``histories``: each is drawn faded, behind
         every run, in the colour of the run with the same label. A None
         reference (none committed) is skipped.
+    title : str
+        The first line of the title, e.g. which data your runs saw.
 
     Returns
     -------
@@ -289,10 +295,11 @@ def compare(histories, metric="accuracy", log_updates=False, references=None):
             hist = reference["history"]
             _curves(ax, hist, metric, colours[label],
                     f"{label}, reference ({len(hist['loss'])} epochs, real photos)", faded=True)
-    for label, hist in histories.items():
-        if hist:
-            _curves(ax, hist, metric, colours[label], f"{label}, your run")
-    ax.set_title(f"{metric}, run against run: training (dots) and validation (squares, line)")
+    runs = {label: hist for label, hist in histories.items() if hist}
+    for k, (label, hist) in enumerate(runs.items()):
+        _curves(ax, hist, metric, colours[label], f"{label}, your run",
+                size=1 + 0.7 * (len(runs) - 1 - k))
+    ax.set_title(f"{title}\n{metric}: training (dots) and validation (squares, line)")
     ax.set_ylabel(metric)
     if log_updates:
         ax.set_xscale("log")
@@ -301,14 +308,29 @@ def compare(histories, metric="accuracy", log_updates=False, references=None):
     return fig
 
 
-def confusion(matrix, title="Test set: true class against predicted class"):
+def confusion(matrix, title=None):
     """The 2x2 confusion matrix from ``train.evaluate``, with counts in the cells.
+
+    Parameters
+    ----------
+    matrix : array-like
+        ``[[cats called cats, cats called dogs], [dogs called cats, dogs called dogs]]``.
+    title : str, optional
+        By default it says how many test images the counts cover.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> from catdog_lib import plots
+    >>> plots.confusion([[30, 2], [5, 27]]).axes[0].get_title()
+    'Test set (64 images): true class against predicted class'
     """
     matrix = np.asarray(matrix)
+    if title is None:
+        title = f"Test set ({matrix.sum():,} images): true class against predicted class"
     fig, ax = plt.subplots(figsize=(4, 3.6))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), n in np.ndenumerate(matrix):
@@ -520,7 +542,9 @@ def channel_spread(named, channels=16):
     -------
     matplotlib.figure.Figure
     """
-    fig, axes = plt.subplots(1, len(named), figsize=(5.5 * len(named), 3.8), layout="constrained")
+    # One vertical scale for all, so the spreads can be compared by eye.
+    fig, axes = plt.subplots(1, len(named), figsize=(5.5 * len(named), 3.8), layout="constrained",
+                             sharey=True)
     for ax, (title, values) in zip(np.atleast_1d(axes), named.items()):
         values = np.asarray(values, "float32")
         per_channel = values.reshape(-1, values.shape[-1])[:, :channels].T
@@ -528,7 +552,7 @@ def channel_spread(named, channels=16):
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("channel")
-        ax.set_ylabel("value (box: middle half; whiskers: 5-95%)")
+    np.atleast_1d(axes)[0].set_ylabel("value (box: middle half; whiskers: 5-95%)")
     fig.suptitle("What each channel's values look like, over a batch of photos")
     return fig
 

@@ -35,6 +35,20 @@ def test_compare_draws_a_reference_faded_in_its_runs_colour():
     assert max(line.get_zorder() for line in lines[:4]) < min(line.get_zorder() for line in lines[4:])
 
 
+def test_compare_shows_a_run_that_scored_the_same_as_another_inside_it():
+    fig = plots.compare({"04": RUN, "06": RUN}, title="Your runs on toy images")
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == [
+        "04, your run: training", "04, your run: validation",
+        "06, your run: training", "06, your run: validation"]
+    # The same points: the later run's markers are smaller, so both stay visible.
+    assert list(lines[1].get_ydata()) == list(lines[3].get_ydata())
+    assert lines[0].get_markersize() > lines[2].get_markersize()
+    assert lines[1].get_markersize() > lines[3].get_markersize()
+    assert lines[2].get_zorder() >= lines[0].get_zorder()
+    assert fig.axes[0].get_title().startswith("Your runs on toy images\n")
+
+
 def test_history_draws_the_reference_faded_behind_the_run():
     fig = plots.history(RUN, reference=train.reference_history("baseline"))
     for ax, metric in zip(fig.axes, ("accuracy", "loss")):
@@ -100,3 +114,12 @@ def test_the_learning_rate_plot_shows_the_rates_keras_updates_with():
     drawn = plots.learning_rate(schedule, 5, micro_batches=2).axes[0].lines[0].get_ydata()
     np.testing.assert_allclose(drawn, applied, rtol=1e-5)
     assert applied[0] > 0  # the first update does not use the warm-up's starting rate of 0
+
+
+def test_channel_spread_draws_every_stage_on_one_scale():
+    rng = np.random.default_rng(0)
+    small = rng.normal(0.3, 0.1, (4, 5, 5, 16))
+    fig = plots.channel_spread({"before": small, "after": (small - 0.3) / 0.1})
+    before, after = fig.axes
+    assert before.get_ylim() == after.get_ylim()
+    assert after.get_ylim()[1] > 1  # the wider spread sets the scale of both
