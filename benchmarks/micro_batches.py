@@ -1,15 +1,20 @@
-"""Notebook 04's training in batches of 32, or as 2 micro-batches of 16 per update.
+"""A notebook's training in whole batches per update, or split into micro-batches.
 
-Both train the dropout model on augmented photos with the `quick` profile's
-epochs and updates (each update on 32 images), each in a fresh process so
-that its peak memory is its own, interleaved (32, 16x2, 32, 16x2, ...) so that
-machine noise hits both. Peak memory is sampled every 50 ms: resident, and
-anonymous (resident less the pages mapped from files).
+Notebook 04: batches of 32 against 2 micro-batches of 16 per update (what
+the notebook does). Notebook 06: its 2 micro-batches of 16 against the 4 of 8
+that the README's Troubleshooting suggests when a kernel dies. Each trains as
+the notebook does with the `quick` profile's epochs and updates (each update
+on 32 images), each in a fresh process so that its peak memory is its own,
+interleaved (first, second, first, second, ...) so that machine noise hits
+both. Peak memory is sampled every 50 ms: resident, and anonymous (resident
+less the pages mapped from files).
 
     python benchmarks/micro_batches.py --source ../shared/data/dogs-vs-cats/train --rounds 1
+    python benchmarks/micro_batches.py --source ../shared/data/dogs-vs-cats/train --notebook 06
 
-Writes ``benchmarks/results/micro_batches_<cpu tag>.json``, one file per machine
-(``micro_batches.json``: an earlier run that did not record its CPU).
+Writes ``benchmarks/results/micro_batches_<cpu tag>.json`` for notebook 04 and
+``micro_batches_06_<cpu tag>.json`` for 06, one file per machine
+(``micro_batches.json``: an earlier run of 04 that did not record its CPU).
 """
 import argparse
 import json
@@ -28,10 +33,13 @@ os.environ["CATDOG_PROFILE"] = "quick"
 os.environ.setdefault("CATDOG_UNATTENDED", "1")
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The micro-batches per update compared for each notebook; the time ratio and
+# the memory saved are those of the second against the first.
+COMPARED = {"04": (1, 2), "06": (2, 4)}
 
 
-def train_once(source, micro_batches):
-    """Train as notebook 04 does; return seconds, peak memory and the history."""
+def train_once(source, notebook, micro_batches):
+    """Train as ``notebook`` does; return seconds, peak memory and the history."""
     import psutil
 
     me, peak = psutil.Process(), {"mb": 0.0, "anon_mb": 0.0}
@@ -44,10 +52,10 @@ def train_once(source, micro_batches):
             time.sleep(0.05)
 
     threading.Thread(target=sample, daemon=True).start()
-    from catdog_lib import augment, config, data, models, train
+    from catdog_lib import augment, config, data, models, modern, train
 
     prepared = data.prepare_small_dataset(source)
-    batch = config.BATCH_SIZE // micro_batches
+    batch = config.micro_batch_size(micro_batches)
     train_ds, val_ds, _ = data.load_datasets(prepared.dest, batch_size=batch)
     profile = config.profile()
     run_name = f"bench-micro-batches-{micro_batches}"
@@ -55,32 +63,49 @@ def train_once(source, micro_batches):
     runs = tempfile.mkdtemp(prefix="catdog-bench-")
     os.environ["CATDOG_RUNS_DIR"] = runs
     start = time.perf_counter()
-    model = models.dropout_convnet(micro_batches=micro_batches)
-    model.fit(augment.augment(train_ds, batch_size=batch).repeat(), validation_data=val_ds,
-              epochs=profile["augmented_epochs"], verbose=config.verbose(), shuffle=False,
-              steps_per_epoch=profile["augmented_steps"] * micro_batches,
+    if notebook == "04":
+        model = models.dropout_convnet(micro_batches=micro_batches)
+        augmentation, epochs, steps = None, profile["augmented_epochs"], profile["augmented_steps"]
+    else:  # 06's network, optimizer and augmentation, as modern_convnet.py trains them
+        epochs, steps = profile["modern_epochs"], profile["modern_steps"]
+        model = modern.ablation_convnet(modern.ABLATION[-1], decay_steps=epochs * steps,
+                                        micro_batches=micro_batches)
+        augmentation = augment.stronger_augmentation()
+    model.fit(augment.augment(train_ds, augmentation, batch_size=batch).repeat(),
+              validation_data=val_ds, epochs=epochs, verbose=config.verbose(), shuffle=False,
+              steps_per_epoch=steps * micro_batches,
+              validation_steps=profile["validation_steps"],
               callbacks=train.run_callbacks(model, run_name, prepared.dest))
     history = train.saved_history(run_name)
     seconds = time.perf_counter() - start
     shutil.rmtree(runs)
-    return {"micro_batches": micro_batches, "batch_size": batch, "fit_seconds": seconds,
-            "peak_mb": peak["mb"], "peak_anon_mb": peak["anon_mb"],
+    return {"notebook": notebook, "micro_batches": micro_batches, "batch_size": batch,
+            "fit_seconds": seconds, "peak_mb": peak["mb"], "peak_anon_mb": peak["anon_mb"],
             "val_accuracy": history["val_accuracy"], "data": data.describe(prepared.dest)}
+
+
+def _label(micro_batches):
+    """How an update's 32 images go in: "32", or e.g. "16x2" for 2 micro-batches of 16."""
+    batch = 32 // micro_batches
+    return "32" if micro_batches == 1 else f"{batch}x{micro_batches}"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", help="Kaggle train folder or zip (default: as prepare-data)")
+    parser.add_argument("--notebook", choices=sorted(COMPARED), default="04")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(train_once(args.source, args.one)))
+        print(json.dumps(train_once(args.source, args.notebook, args.one)))
         return
+    first, second = COMPARED[args.notebook]
     runs = []
     for _ in range(args.rounds):
-        for micro_batches in (1, 2):
-            command = [sys.executable, __file__, "--one", str(micro_batches)]
+        for micro_batches in (first, second):
+            command = [sys.executable, __file__, "--notebook", args.notebook,
+                       "--one", str(micro_batches)]
             command += ["--source", args.source] if args.source else []
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             runs.append(json.loads(out.strip().splitlines()[-1]))
@@ -90,20 +115,20 @@ def main():
     from catdog_lib import train
 
     cpu = train.cpu()
-    whole = [r for r in runs if r["micro_batches"] == 1]
-    split = [r for r in runs if r["micro_batches"] == 2]
+    pairs = list(zip([r for r in runs if r["micro_batches"] == first],
+                     [r for r in runs if r["micro_batches"] == second]))
     result = {
         "command": "python benchmarks/micro_batches.py " + " ".join(sys.argv[1:]),
         "machine": {"cpu": cpu},
         "runs": runs,
-        "time_ratio_16x2_over_32": summarize([s["fit_seconds"] / w["fit_seconds"]
-                                            for w, s in zip(whole, split)]),
-        "peak_mb_saved": summarize([w["peak_mb"] - s["peak_mb"] for w, s in zip(whole, split)]),
-        "peak_anon_mb_saved": summarize([w["peak_anon_mb"] - s["peak_anon_mb"]
-                                       for w, s in zip(whole, split)]),
+        f"time_ratio_{_label(second)}_over_{_label(first)}":
+            summarize([b["fit_seconds"] / a["fit_seconds"] for a, b in pairs]),
+        "peak_mb_saved": summarize([a["peak_mb"] - b["peak_mb"] for a, b in pairs]),
+        "peak_anon_mb_saved": summarize([a["peak_anon_mb"] - b["peak_anon_mb"] for a, b in pairs]),
     }
+    name = "micro_batches" if args.notebook == "04" else f"micro_batches_{args.notebook}"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"micro_batches_{cpu['tag']}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (RESULTS / f"{name}_{cpu['tag']}.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -219,6 +219,34 @@ def batch_size(model):
     return BASELINE_BATCH_SIZE if model == "baseline" else BATCH_SIZE
 
 
+def micro_batch_size(micro_batches):
+    """The photos in each of the ``micro_batches`` batches that make one update of 32.
+
+    Parameters
+    ----------
+    micro_batches : int
+        A notebook's ``MICRO_BATCHES``: it must split the ``BATCH_SIZE``
+        photos of an update evenly, or each update would see fewer of them.
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> from catdog_lib import config
+    >>> config.micro_batch_size(2)
+    16
+    """
+    divisors = [n for n in range(1, BATCH_SIZE + 1) if BATCH_SIZE % n == 0]
+    whole = isinstance(micro_batches, int) and not isinstance(micro_batches, bool)
+    if not whole or micro_batches not in divisors:
+        raise ValueError(f"MICRO_BATCHES = {micro_batches!r} does not split an update's "
+                         f"{BATCH_SIZE} photos into equal batches: set it to one of "
+                         f"{', '.join(map(str, divisors))} in the notebook's parameters cell")
+    return BATCH_SIZE // micro_batches
+
+
 def display_path(path):
     """``path`` relative to the project root (``data/...``, ``../shared/...``),
     so notebook outputs never show the author's home folder."""

@@ -96,3 +96,10 @@ def test_tensorflow_start_up_lines_never_reach_the_output():
     assert startup.without_tf_log_lines(result.stderr) == result.stderr, result.stderr
     assert "cpu_feature_guard" not in result.stderr and "oneDNN" not in result.stderr
     assert "cuda" not in result.stderr.lower(), result.stderr
+
+
+def test_micro_batches_must_split_an_update_evenly():
+    assert [config.micro_batch_size(m) for m in (1, 2, 4)] == [32, 16, 8]
+    for bad in (3, 0, -2, 64, 2.0, True, "2"):
+        with pytest.raises(ValueError, match=r"MICRO_BATCHES = .* parameters cell"):
+            config.micro_batch_size(bad)

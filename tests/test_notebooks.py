@@ -182,6 +182,20 @@ def test_cells_stay_short(path):
             assert len(cell.source.splitlines()) <= (30 if lesson else 15), cell.source
 
 
+@pytest.mark.parametrize("name", ["04_augmentation_and_dropout.ipynb", "06_a_modern_convnet.ipynb"])
+def test_micro_batches_that_do_not_split_32_stop_the_notebook_by_name(name, tmp_path):
+    """As papermill would, a cell below the parameters sets MICRO_BATCHES = 3: the
+    next cell stops with the setting's name, before any data or training."""
+    nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    code_after = [c for c in nb.cells[at + 1:] if c.cell_type == "code"]
+    nb.cells = [*nb.cells[:at + 1], nbformat.v4.new_code_cell("MICRO_BATCHES = 3"), code_after[0]]
+    nbformat.write(nb, tmp_path / name)
+    _, _, _, error = cli.execute(tmp_path / name)
+    assert "MICRO_BATCHES = 3 does not split an update's 32 photos" in error
+    assert "1, 2, 4, 8, 16, 32" in error
+
+
 @pytest.mark.parametrize("name", ["03_baseline_convnet.ipynb", "04_augmentation_and_dropout.ipynb",
                                   "06_a_modern_convnet.ipynb"])
 def test_training_notebooks_have_a_parameters_cell_near_the_top(name):

@@ -127,6 +127,34 @@ def test_notebook_06_quotes_the_committed_runs():
         assert quote in prose
 
 
+def test_micro_batch_figures_of_06_are_the_committed_ones():
+    """The README's Speed and memory paragraphs and 06's markdown quote
+    ``micro_batches.py --notebook 06``; if it is re-run, this names what to rewrite."""
+    result = json.loads((RESULTS / "micro_batches_06_amd-epyc-avx2-2cpu.json").read_text())
+    two = [r for r in result["runs"] if r["micro_batches"] == 2]
+    four = [r for r in result["runs"] if r["micro_batches"] == 4]
+
+    def listed(runs, key):
+        return " and ".join(f"{r[key]:,.0f}" for r in runs)
+
+    saved, ratio = result["peak_mb_saved"], result["time_ratio_8x4_over_16x2"]
+    peaks = sorted(r["peak_mb"] for r in four)
+    readme = " ".join((REPO / "README.md").read_text().split())
+    for quote in (f"peak memory {saved['median']:.0f} MB lower "
+                  f"({saved['min']:.0f}-{saved['max']:.0f} MB): "
+                  f"{listed(four, 'peak_mb')} MB against {listed(two, 'peak_mb')} MB resident "
+                  f"({listed(four, 'peak_anon_mb')} MB against {listed(two, 'peak_anon_mb')} MB "
+                  "anonymous)",
+                  f"time {ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f}): "
+                  f"{listed(four, 'fit_seconds')} s against {listed(two, 'fit_seconds')} s",
+                  f"peaked at {peaks[0]:,.0f}-{peaks[-1]:,.0f} MB with 4 micro-batches of 8, "
+                  f"{saved['median']:.0f} MB lower than with 2 of 16",
+                  f"lowered the peak by {saved['min']:.0f}-{saved['max']:.0f} MB"):
+        assert quote in readme
+    prose = " ".join(notebook_prose("06_a_modern_convnet.ipynb").split())
+    assert f"peaked {saved['min']:.0f}-{saved['max']:.0f} MB lower than with 2 batches of 16" in prose
+
+
 def test_reproduce_book_does_not_resume_a_run_another_machine_started(tmp_path):
     from catdog_lib import train
 
