@@ -86,8 +86,10 @@ def train_once(source, notebook, micro_batches):
 
 def _label(micro_batches):
     """How an update's 32 images go in: "32", or e.g. "16x2" for 2 micro-batches of 16."""
-    batch = 32 // micro_batches
-    return "32" if micro_batches == 1 else f"{batch}x{micro_batches}"
+    from catdog_lib import config  # not at import: the parent holds no TensorFlow while measuring
+
+    batch = config.micro_batch_size(micro_batches)
+    return str(batch) if micro_batches == 1 else f"{batch}x{micro_batches}"
 
 
 def main():

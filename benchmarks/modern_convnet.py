@@ -60,7 +60,7 @@ def run_one(row, epochs, seed, prepared, final):
     if why := train.machine_mismatch(name):  # before anything trains
         sys.exit(why)
     keras.utils.set_random_seed(seed)  # weights, data order and augmentation
-    micro = BATCH // MICRO_BATCHES
+    micro = config.micro_batch_size(MICRO_BATCHES)
     train_ds, val_ds, test_ds = data.load_datasets(prepared.dest, batch_size=micro, seed=seed)
     updates_per_epoch = math.ceil(sum(prepared.counts["train"].values()) / BATCH)
     model = modern.ablation_convnet(row, decay_steps=epochs * updates_per_epoch,
