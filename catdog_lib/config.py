@@ -225,8 +225,9 @@ def micro_batch_size(micro_batches):
     Parameters
     ----------
     micro_batches : int
-        A notebook's ``MICRO_BATCHES``: it must split the ``BATCH_SIZE``
-        photos of an update evenly, or each update would see fewer of them.
+        A notebook's ``MICRO_BATCHES``: it must split the 32 photos of an
+        update (``config.BATCH_SIZE``, the book's batch) evenly, or each
+        update would see fewer of them.
 
     Returns
     -------
@@ -240,10 +241,13 @@ def micro_batch_size(micro_batches):
     """
     divisors = [n for n in range(1, BATCH_SIZE + 1) if BATCH_SIZE % n == 0]
     whole = isinstance(micro_batches, int) and not isinstance(micro_batches, bool)
+    why = ("is not a whole number" if not whole
+           else f"does not split an update's {BATCH_SIZE} photos into equal batches")
     if not whole or micro_batches not in divisors:
-        raise ValueError(f"MICRO_BATCHES = {micro_batches!r} does not split an update's "
-                         f"{BATCH_SIZE} photos into equal batches: set it to one of "
-                         f"{', '.join(map(str, divisors))} in the notebook's parameters cell")
+        raise ValueError(f"MICRO_BATCHES = {micro_batches!r} {why}: set it to one of "
+                         f"{', '.join(map(str, divisors))} ({MICRO_BATCHES} by default, more if "
+                         "memory is short) in the notebook's parameters cell, the one near the top "
+                         "that sets EPOCHS")
     return BATCH_SIZE // micro_batches
 
 
