@@ -10,6 +10,7 @@
   ``pyproject.toml`` (``--check`` only reports what is out of date).
 """
 import argparse
+import re
 import json
 import os
 import shutil
@@ -432,6 +433,12 @@ def _prepare(args):
     return 0
 
 
+def _notebook_number(text):
+    if not re.fullmatch("[0-9]{1,2}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a notebook number such as 03")
+    return text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m catdog_lib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -446,7 +453,7 @@ def main(argv=None):
     prep.add_argument("--allow-leakage", action="store_true",
                       help="continue when the same image sits in two splits")
     run = sub.add_parser("run", help="execute the notebooks into build/")
-    run.add_argument("numbers", nargs="*", metavar="NUMBER",
+    run.add_argument("numbers", nargs="*", metavar="NUMBER", type=_notebook_number,
                      help="run only these notebooks, such as 03 (default: all)")
     run.add_argument("--out", help="output folder (default: build/)")
     run.add_argument("--record", action="store_true",
@@ -457,12 +464,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "prepare-data":
         return _prepare(args)
-    if args.command == "run":
-        return run_notebooks(args.out, args.numbers, args.record)
-    if args.command == "badges":
-        stale = update_badges(args.check)
-        for path in stale:
-            print(f"{'out of date' if args.check else 'updated'}: {config.display_path(path)}")
-        return 1 if stale and args.check else 0
-    return refresh_notebooks()
+    try:
+        if args.command == "run":
+            return run_notebooks(args.out, args.numbers, args.record)
+        if args.command == "badges":
+            stale = update_badges(args.check)
+            for path in stale:
+                print(f"{'out of date' if args.check else 'updated'}: {config.display_path(path)}")
+            return 1 if stale and args.check else 0
+        return refresh_notebooks()
+    except config.SettingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 

@@ -20,6 +20,7 @@ Relative paths are taken from the project root (the folder holding
 value and what is allowed.
 """
 import os
+import re
 from pathlib import Path
 
 # TensorFlow reads this when its C++ library loads, so it must be set before
@@ -54,7 +55,7 @@ PROFILES = {
     # steps: batches per training epoch (None: the whole training set once);
     #   the book's augmented run draws 100 batches of 32 per epoch, its
     #   baseline 100 batches of 20, which is the whole training set.
-    # "quick" is sized so notebook 03 stays under 5 minutes and 04 under 8 on
+    # "quick" is sized so notebook 03 takes about 5 minutes and 04 under 8 on
     # 2 CPU cores; the reference runs show how the full curves continue.
     "smoke": {"source": "toy", "baseline_epochs": 1, "augmented_epochs": 1,
               "baseline_steps": 3, "augmented_steps": 3, "validation_steps": 2, "ascent_steps": 2,
@@ -105,10 +106,18 @@ def _choice(variable, default, allowed):
     return value
 
 
+def _resolve(variable, value):
+    """A path setting's value, with ``~`` expanded, resolved against the project root."""
+    try:
+        return (PROJECT_ROOT / Path(value).expanduser()).resolve()
+    except RuntimeError as err:  # ~name of a user this system does not know
+        raise SettingError(f"{variable}={value!r}: {err}") from None
+
+
 def _path(variable, default):
     """A folder setting, resolved against the project root."""
     value = os.environ.get(variable, "")
-    path = (PROJECT_ROOT / Path(value or default).expanduser()).resolve()
+    path = _resolve(variable, value or default)
     if path.exists() and not path.is_dir():
         raise SettingError(f"{variable}={value!r} names {path}, which is a file, not a folder")
     return path
@@ -139,7 +148,8 @@ def profile(gpu=False):
 def seed():
     """``CATDOG_SEED``: the random seed, a whole number from 0 (default 1)."""
     value = os.environ.get("CATDOG_SEED", "") or "1"
-    if not value.isdigit() or int(value) >= 2**32:
+    # Not str.isdigit, which also accepts digits such as "²" that int() refuses.
+    if not re.fullmatch("[0-9]+", value) or int(value) >= 2**32:
         raise SettingError(f"CATDOG_SEED={value!r} is not allowed; "
                            "give a whole number from 0 to 4294967295")
     return int(value)
@@ -183,7 +193,7 @@ def kaggle_train():
     value = os.environ.get("CATDOG_KAGGLE_TRAIN", "")
     if not value:
         return None
-    path = (PROJECT_ROOT / Path(value).expanduser()).resolve()
+    path = _resolve("CATDOG_KAGGLE_TRAIN", value)
     if not path.exists():
         raise SettingError(f"CATDOG_KAGGLE_TRAIN={value!r}: no such folder or zip file "
                            f"({path}; relative paths start at the project root)")

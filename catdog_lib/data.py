@@ -240,37 +240,56 @@ def download_filtered():
 
     The archive has no published checksum, so the size is checked here and
     every image inside is checked against the Kaggle originals' hashes later.
-    A failed, cut or wrong-sized download leaves no file behind.
+    It downloads under a hidden work name and takes the archive's name only
+    once checked, one download at a time: a failed, cut, killed or
+    concurrent download never leaves a wrong archive under that name.
 
     Returns
     -------
     pathlib.Path
-        The cached archive, ``<data root>/downloads/cats_and_dogs_filtered.zip``.
+        The checked archive, ``<data root>/downloads/cats_and_dogs_filtered.zip``.
     """
     import keras
 
-    try:
-        path = Path(keras.utils.get_file(
-            "cats_and_dogs_filtered.zip", origin=config.FILTERED_URL,
-            cache_dir=str(config.data_dir()), cache_subdir="downloads"))
-    except Exception as err:  # get_file wraps every network failure in Exception
-        raise DatasetError(f"download of {config.FILTERED_URL} failed: {err}") from err
+    # Checked here: keras.utils.get_file would quietly download to /tmp instead.
+    folder = config.writable_dir("CATDOG_DATA_DIR") / "downloads"
+    path = folder / "cats_and_dogs_filtered.zip"
+    with _locked(path):
+        if path.exists():
+            if (problem := _archive_problem(path)) is None:
+                return path
+            # Not made by this version (which only renames checked downloads): kept, not deleted.
+            aside = _work_folder(path, "damaged")
+            os.rename(path, aside)
+            print(f"{config.display_path(path)} was not a whole archive ({problem}); "
+                  f"moved it to {aside.name} and downloading again.", flush=True)
+        work = _work_folder(path, "partial")
+        try:
+            keras.utils.get_file(work.name, origin=config.FILTERED_URL,
+                                 cache_dir=str(folder.parent), cache_subdir=folder.name)
+        except Exception as err:  # get_file wraps every network failure in Exception
+            work.unlink(missing_ok=True)
+            raise DatasetError(f"download of {config.FILTERED_URL} failed: {err}") from err
+        if problem := _archive_problem(work):
+            work.unlink()
+            raise DatasetError(f"{path.name}: the download {problem}; "
+                               "removed it, please try again")
+        os.replace(work, path)
+    _mention_leftovers(path)
+    return path
+
+
+def _archive_problem(path):
+    """What is wrong with a copy of the archive, or None when it is whole."""
     size = path.stat().st_size
     if size != config.FILTERED_SIZE:
-        path.unlink()
-        raise DatasetError(
-            f"{path.name}: downloaded {size:,} bytes but the archive is "
-            f"{config.FILTERED_SIZE:,}; removed the file, please try again")
+        return f"has {size:,} bytes but the archive is {config.FILTERED_SIZE:,}"
     try:
         with zipfile.ZipFile(path) as archive:
             broken = archive.testzip()
     except zipfile.BadZipFile as err:
         broken = str(err)
-    if broken:
-        path.unlink()
-        raise DatasetError(f"{path.name}: the archive is corrupt (first bad entry: {broken}); "
-                           "removed the file, please try again")
-    return path
+    return f"is corrupt (first bad entry: {broken})" if broken else None
 
 
 # ---------------------------------------------------------------- checking
@@ -545,7 +564,7 @@ def _recover(dest):
 def _mention_leftovers(dest):
     """Name the work folders of killed runs; only the run that made a
     folder deletes it, so these are left to the user."""
-    pattern = re.compile(re.escape(f".{dest.name}.") + r"(partial|old)-")
+    pattern = re.compile(re.escape(f".{dest.name}.") + r"(partial|old|damaged)-")
     left = sorted(p.name for p in dest.parent.iterdir() if pattern.match(p.name))
     if left:
         print(f"Left by interrupted runs in {config.display_path(dest.parent)}, "
@@ -668,7 +687,18 @@ def _write(dest, *content):
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    if previous is not None:
+    if previous is None:
+        return
+    # _guard_dest checked the previous dataset before the write; a file saved
+    # into it since then is not this program's to delete.
+    rows = _prepared_rows(previous)
+    added = _foreign(previous, rows) if rows is not None else []
+    if rows is None or added:
+        changed = (f"files its manifest does not list were saved there ({_listing(added)})"
+                   if added else "its manifest.csv or source.json changed")
+        print(f"Kept the previous dataset in {config.display_path(previous)}: during this run "
+              f"{changed}. Move out what you need, then delete that folder.")
+    else:
         shutil.rmtree(previous)
 
 
@@ -847,6 +877,10 @@ def ensure_prepared():
     -------
     pathlib.Path
     """
+    for dest in {default_dest("kaggle"), default_dest("toy")}:
+        if _beside(dest, "swap").exists():  # a swap cut short: put the previous split back
+            with _locked(dest):
+                _recover(dest)
     dest = prepared_dir()
     if not (dest / "manifest.csv").exists():
         dest = prepare_small_dataset().dest

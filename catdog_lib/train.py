@@ -46,6 +46,31 @@ class RunMismatch(Exception):
     """A run folder holds a different run from the one asked for."""
 
 
+class DamagedRun(Exception):
+    """A run folder's ``run.json`` or ``history.json`` cannot be read."""
+
+
+def read_run_file(path):
+    """A run's ``run.json`` or ``history.json``; a ``DamagedRun`` naming it if unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DamagedRun(f"{config.display_path(path)} cannot be read ({err}). Move "
+                         f"{config.display_path(path.parent)} away to start that run over.") from None
+
+
+def _write_run_file(path, value):
+    # Written whole beside it, then renamed over it: a full disk or a kill
+    # mid-write leaves the previous version, never a cut one.
+    work = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        work.write_text(json.dumps(value, indent=1))
+    except OSError:
+        work.unlink(missing_ok=True)
+        raise
+    os.replace(work, path)
+
+
 def device_name():
     """``"GPU (name)"`` when TensorFlow sees a GPU, else ``"CPU"``."""
     gpus = tf.config.list_physical_devices("GPU")
@@ -180,7 +205,7 @@ def machine_mismatch(run_name):
     run = config.runs_dir() / run_name / "run.json"
     if not run.exists():
         return None
-    started_on = json.loads(run.read_text()).get("cpu", {}).get("tag")
+    started_on = read_run_file(run).get("cpu", {}).get("tag")
     if started_on == cpu()["tag"]:
         return None
     return (f"{config.display_path(run.parent)} was started on {started_on or 'an unrecorded CPU'},"
@@ -197,7 +222,7 @@ def run_info(model, data_dir=None, seed=None):
 
 def _check_same_run(run_dir, identity):
     """Stop before any weights are loaded when ``run_dir`` holds another run."""
-    saved = json.loads((run_dir / "run.json").read_text())
+    saved = read_run_file(run_dir / "run.json")
     # A field an older version did not record is not compared.
     differs = [f"{key}: saved {saved[key]!r}, now {value!r}"
                for key, value in identity.items() if key in saved and saved[key] != value]
@@ -229,7 +254,7 @@ class _SaveHistory(keras.callbacks.Callback):
                 "updates": int(self.model.optimizer.iterations)}
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value) if key != "updates" else value)
-        self.path.write_text(json.dumps(self.history, indent=1))
+        _write_run_file(self.path, self.history)
 
 
 def run_callbacks(model, run_name, data_dir=None, seed=None):
@@ -283,7 +308,7 @@ def run_callbacks(model, run_name, data_dir=None, seed=None):
         _check_same_run(run_dir, identity)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "run.json").write_text(json.dumps(run_info(model, data_dir, seed), indent=1))
+        _write_run_file(run_dir / "run.json", run_info(model, data_dir, seed))
     history = (saved_history(run_name) if backup.exists() else None) or {}
     done = len(history.get("loss", []))
     if done:
@@ -391,7 +416,7 @@ def _keep(kept, candidate, n):
 def saved_history(run_name):
     """The history a finished or interrupted run saved, or None."""
     path = config.runs_dir() / run_name / "history.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_run_file(path) if path.exists() else None
 
 
 def reference_history(name):
@@ -456,7 +481,7 @@ def compare_on_test(rows, test_ds, data_dir):
         run_dir = config.runs_dir() / run_name
         if not (run_dir / "best.keras").exists():
             yours = "not run with this profile"
-        elif json.loads((run_dir / "run.json").read_text())["dataset"] != dataset_id(data_dir):
+        elif read_run_file(run_dir / "run.json")["dataset"] != dataset_id(data_dir):
             yours = "trained on other data than this test set"
         else:
             accuracy = evaluate(load_best(run_name), test_ds, n_wrong=0)["accuracy"]

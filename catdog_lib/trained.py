@@ -153,7 +153,7 @@ def own_or_shipped(run_name):
     best = max(history["val_accuracy"]) if history else None
     run_json = config.runs_dir() / run_name / "run.json"
     # A smoke run validates on 2 batches: its accuracy says nothing.
-    smoke = run_json.is_file() and json.loads(run_json.read_text()).get("profile") == "smoke"
+    smoke = run_json.is_file() and train.read_run_file(run_json).get("profile") == "smoke"
     if best is not None and best >= CLEARLY_LEARNED and not smoke:
         return train.load_best(run_name), (
             f"Your own model from notebook 04 (run {run_name}): its best validation "

@@ -48,6 +48,10 @@ def test_relative_paths_start_at_the_project_root_from_any_folder(tmp_path):
     ("CATDOG_PROFILE", "fast", "CATDOG_PROFILE='fast' is not allowed; choose one of smoke, quick, full"),
     ("CATDOG_SEED", "abc", "CATDOG_SEED='abc' is not allowed; give a whole number"),
     ("CATDOG_SEED", "-3", "CATDOG_SEED='-3' is not allowed"),
+    ("CATDOG_SEED", "\u00b2", "CATDOG_SEED='\u00b2' is not allowed; give a whole number"),
+    ("CATDOG_DATA_DIR", "~no-such-user-here/data", "CATDOG_DATA_DIR='~no-such-user-here/data': "),
+    ("CATDOG_KAGGLE_TRAIN", "~no-such-user-here/train",
+     "CATDOG_KAGGLE_TRAIN='~no-such-user-here/train': "),
     ("CATDOG_PRECISION", "fp16", "CATDOG_PRECISION='fp16' is not allowed; choose one of auto, "
      "float32, mixed_bfloat16, mixed_float16"),
     ("CATDOG_DETERMINISTIC", "yes", "CATDOG_DETERMINISTIC='yes' is not allowed; choose one of 0, 1"),
@@ -58,7 +62,8 @@ def test_a_bad_value_names_the_variable_the_value_and_what_is_allowed(monkeypatc
     monkeypatch.setenv(variable, value)
     reader = {"CATDOG_PROFILE": config.profile, "CATDOG_SEED": config.seed,
               "CATDOG_PRECISION": config.precision, "CATDOG_DETERMINISTIC": config.deterministic,
-              "CATDOG_UNATTENDED": config.unattended}[variable]
+              "CATDOG_UNATTENDED": config.unattended, "CATDOG_DATA_DIR": config.data_dir,
+              "CATDOG_KAGGLE_TRAIN": config.kaggle_train}[variable]
     with pytest.raises(config.SettingError) as err:
         reader()
     assert message in str(err.value)
@@ -81,6 +86,21 @@ def test_the_command_line_says_what_is_wrong_without_a_traceback(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == ("error: CATDOG_SEED='abc' is not allowed; "
                                      "give a whole number from 0 to 4294967295")
+
+
+@pytest.mark.parametrize("arguments, environment, message", [
+    (["run", "03"], {"CATDOG_PROFILE": "bogus"},
+     "error: CATDOG_PROFILE='bogus' is not allowed; choose one of smoke, quick, full"),
+    (["refresh-notebooks"], {"CATDOG_PROFILE": "bogus"},
+     "error: CATDOG_PROFILE='bogus' is not allowed; choose one of smoke, quick, full"),
+    (["run", "1.5"], {}, "argument NUMBER: '1.5' is not a notebook number such as 03"),
+])
+def test_every_command_names_a_bad_setting_or_argument_without_a_traceback(
+        tmp_path, arguments, environment, message):
+    result = run_python(f"from catdog_lib.cli import main; raise SystemExit(main({arguments!r}))",
+                        CATDOG_DATA_DIR=str(tmp_path), CATDOG_RUNS_DIR=str(tmp_path), **environment)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
 def test_tensorflow_start_up_lines_never_reach_the_output():

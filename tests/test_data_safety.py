@@ -195,6 +195,23 @@ def test_overwrite_replaces_only_what_this_program_prepared(make, named, kaggle_
     assert tree_hashes(dest) == before
 
 
+def test_a_file_saved_into_the_dataset_while_it_is_replaced_is_kept(kaggle_dir, other_source,
+                                                                    tmp_path, monkeypatch, capsys):
+    dest = tmp_path / "out"
+    prepare(kaggle_dir, dest)
+
+    def student_saves_a_photo_then_swap(a, b, real=data._exchange):
+        # The new split is written and checked; the swap has not happened yet.
+        (dest / "train" / "cats" / "my_own_cat.jpg").write_bytes(b"mine")
+        return real(a, b)
+
+    monkeypatch.setattr(data, "_exchange", student_saves_a_photo_then_swap)
+    assert prepare(other_source, dest, overwrite=True).copied == 24
+    kept = [p for p in tmp_path.rglob("my_own_cat.jpg")]
+    assert len(kept) == 1 and kept[0].read_bytes() == b"mine"
+    assert kept[0].parents[2].name in capsys.readouterr().out  # the folder it was kept in
+
+
 def test_a_file_as_destination_is_left_alone(kaggle_dir, tmp_path):
     dest = tmp_path / "out"
     dest.write_text("my file")
@@ -316,6 +333,25 @@ def test_kill_9_between_two_renames_is_undone_by_the_next_run(kaggle_dir, other_
     assert not dest.exists()  # the moment the fallback cannot avoid
     capsys.readouterr()
     assert prepare(kaggle_dir, dest).copied == 0
+    assert "Restored" in capsys.readouterr().out
+    assert tree_hashes(dest) == before
+
+
+def test_a_notebook_after_a_cut_swap_gets_the_previous_photos_back(kaggle_dir, other_source,
+                                                                   data_root, start, monkeypatch,
+                                                                   capsys):
+    # Not the toy split beside it: the next notebook restores the real one first.
+    monkeypatch.setenv("CATDOG_PROFILE", "quick")
+    dest = data.default_dest("kaggle")
+    prepare(kaggle_dir, dest)
+    prepare("toy", data.default_dest("toy"))
+    before = tree_hashes(dest)
+    child = start(other_source, dest, overwrite=True, setup=BETWEEN_TWO_RENAMES)
+    read_until(child, "PAUSED")
+    kill_9(child)
+    assert not dest.exists()
+    capsys.readouterr()
+    assert data.ensure_prepared() == dest
     assert "Restored" in capsys.readouterr().out
     assert tree_hashes(dest) == before
 

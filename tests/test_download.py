@@ -1,7 +1,12 @@
 """The download source, against a real HTTP server on 127.0.0.1."""
 import hashlib
 import http.server
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import zipfile
 
 import pytest
@@ -21,6 +26,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if self.path.startswith("/slow"):  # about 2 seconds, for downloads that overlap
+            step = len(body) // 20 + 1
+            for start in range(0, len(body), step):
+                self.wfile.write(body[start:start + step])
+                self.wfile.flush()
+                time.sleep(0.1)
+            return
         # A cut connection: promise the whole file, send half, hang up.
         self.wfile.write(body[: len(body) // 2] if cut else body)
 
@@ -63,8 +75,21 @@ def serve(server, monkeypatch, name, body, size=None):
 
 
 def downloads(root):
+    """Every file in the downloads folder but the lock that serializes downloads."""
     folder = root / "downloads"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    lock = ".cats_and_dogs_filtered.zip.lock"
+    return sorted(p.name for p in folder.iterdir() if p.name != lock) if folder.exists() else []
+
+
+def download_in_a_process(data_root):
+    """``data.download_filtered()`` in a fresh Python, with this test's URL and size."""
+    code = ("import sys; from catdog_lib import config, data; "
+            "config.FILTERED_URL, config.FILTERED_SIZE = sys.argv[1], int(sys.argv[2]); "
+            "print(data.download_filtered())")
+    return subprocess.Popen(
+        [sys.executable, "-c", code, config.FILTERED_URL, str(config.FILTERED_SIZE)],
+        env={**os.environ, "CATDOG_DATA_DIR": str(data_root)}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
 
 
 SIZES = {"train": 8, "validation": 4, "test": 4}
@@ -88,7 +113,7 @@ def test_download_builds_all_three_splits(server, data_root, filtered_zip, monke
 
 def test_wrong_size_is_an_error_and_leaves_nothing(server, data_root, filtered_zip, monkeypatch):
     serve(server, monkeypatch, "ok.zip", filtered_zip, size=len(filtered_zip) + 1)
-    with pytest.raises(data.DatasetError, match=r"downloaded [\d,]+ bytes but the archive is"):
+    with pytest.raises(data.DatasetError, match=r"download has [\d,]+ bytes but the archive is"):
         data.download_filtered()
     assert downloads(data_root) == []
 
@@ -130,3 +155,54 @@ def test_unreachable_download_falls_back_to_the_toy_set(data_root, monkeypatch, 
     assert result.source == "toy"
     assert result.dest == data_root / "cats_and_dogs_small_toy"
     assert data.describe(result.dest).startswith("GENERATED toy images")
+
+
+def test_two_downloads_at_once_both_end_with_the_whole_archive(server, data_root, filtered_zip,
+                                                               monkeypatch):
+    # Two notebooks started together: the second waits for the first's download.
+    serve(server, monkeypatch, "slow.zip", filtered_zip)
+    first = download_in_a_process(data_root)
+    time.sleep(0.5)
+    second = download_in_a_process(data_root)
+    outputs = [p.communicate(timeout=120)[0] for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    assert "Waiting for another" in outputs[1]
+    assert downloads(data_root) == ["cats_and_dogs_filtered.zip"]
+    assert (data_root / "downloads" / "cats_and_dogs_filtered.zip").read_bytes() == filtered_zip
+
+
+def test_a_killed_download_leaves_no_archive_and_the_next_one_works(server, data_root,
+                                                                   filtered_zip, monkeypatch,
+                                                                   capsys):
+    serve(server, monkeypatch, "slow.zip", filtered_zip)
+    killed = download_in_a_process(data_root)
+    folder = data_root / "downloads"
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".cats_and_dogs_filtered.zip.partial-")
+                  and p.stat().st_size for p in folder.glob(".*")):
+        assert time.monotonic() < deadline and killed.poll() is None
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)  # a kernel restart: no Python clean-up runs
+    killed.wait()
+    left = [name for name in downloads(data_root) if name != "cats_and_dogs_filtered.zip"]
+    assert len(left) == 1 and "cats_and_dogs_filtered.zip" not in downloads(data_root)
+
+    path = data.download_filtered()
+    assert path.read_bytes() == filtered_zip
+    assert left[0] in capsys.readouterr().out  # named for the user, who may delete it
+    assert downloads(data_root) == sorted(["cats_and_dogs_filtered.zip", left[0]])
+
+
+def test_a_damaged_archive_under_the_name_is_kept_aside_and_downloaded_again(
+        server, data_root, filtered_zip, monkeypatch, capsys):
+    # As an older catdog's cut download left it: half the archive under the final name.
+    (data_root / "downloads").mkdir()
+    (data_root / "downloads" / "cats_and_dogs_filtered.zip").write_bytes(filtered_zip[:1000])
+    serve(server, monkeypatch, "ok.zip", filtered_zip)
+    path = data.download_filtered()
+    assert path.read_bytes() == filtered_zip
+    out = capsys.readouterr().out
+    assert "was not a whole archive (has 1,000 bytes" in out
+    aside = [n for n in downloads(data_root) if n.startswith(".cats_and_dogs_filtered.zip.damaged-")]
+    assert len(aside) == 1 and aside[0] in out
+    assert (data_root / "downloads" / aside[0]).read_bytes() == filtered_zip[:1000]

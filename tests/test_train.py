@@ -233,3 +233,34 @@ def test_both_reference_runs_are_committed_and_complete():
         assert ref["epochs"] == epochs == config.PROFILES["full"][f"{name}_epochs"]
         assert all(len(curve) == epochs for curve in ref["history"].values())
         assert ref["data"].startswith("real photos")
+
+
+def test_a_write_cut_short_by_a_full_disk_keeps_the_previous_history(runs_dir):
+    import subprocess
+    import sys
+
+    path = runs_dir / "r" / "history.json"
+    path.parent.mkdir(parents=True)
+    before = {"loss": [0.7], "val_accuracy": [0.5]}
+    path.write_text(json.dumps(before))
+    # A real process whose files cannot grow past 64 bytes: the kernel's "disk full".
+    code = ("import json, resource, signal, sys; from pathlib import Path; "
+            "from catdog_lib import train; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64)); "
+            "train._write_run_file(Path(sys.argv[1]), {'loss': [0.7] * 100})")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert done.returncode != 0 and "File too large" in done.stderr
+    assert json.loads(path.read_text()) == before
+    assert [p.name for p in path.parent.iterdir()] == ["history.json"]
+
+
+@pytest.mark.parametrize("name", ["history.json", "run.json"])
+def test_a_damaged_run_file_is_named(runs_dir, name):
+    keras.utils.set_random_seed(0)
+    train_ds, val_ds = tiny_data()
+    model = models.baseline_convnet(precision="float32")
+    fit(model, train_ds, val_ds, epochs=1, run_name="d", steps_per_epoch=1)
+    path = runs_dir / "d" / name
+    path.write_text(path.read_text()[:20])
+    with pytest.raises(train.DamagedRun, match=rf"runs/d/{name} cannot be read .*Move .*runs/d away"):
+        train.run_callbacks(model, "d")
