@@ -27,10 +27,9 @@ from . import config
 MAPPING = [
     ("rotation_range=40", "RandomRotation(40 / 360)",
      "rotate by up to ±40°; Keras counts in fractions of a full turn, so 40° is 40/360"),
-    ("width_shift_range=0.2", "RandomTranslation(width_factor=0.2)",
-     "shift sideways by up to 20% of the width"),
-    ("height_shift_range=0.2", "RandomTranslation(height_factor=0.2)",
-     "shift up or down by up to 20% of the height"),
+    ("width_shift_range=0.2, height_shift_range=0.2",
+     "RandomTranslation(height_factor=0.2, width_factor=0.2)",
+     "shift sideways and up or down, each by up to 20% of the width or height, drawn apart"),
     ("shear_range=0.2", "RandomShear(x_factor=0.2)",
      "slant along x by up to 0.2 (about ±11°); the book's Keras 2.0 read 0.2 as radians "
      "on one axis (later versions read degrees). Like the book, catdog slants about the "

@@ -84,12 +84,13 @@ def compute_policy(precision=None):
 
 
 def seed_everything(seed=None):
-    """Make the next model and its training repeat exactly, on the same machine.
+    """Make what follows in this process repeat exactly, on the same machine.
 
     Seeds Python, NumPy and TensorFlow, and turns on TensorFlow's op
-    determinism, so two runs with the same seed give identical losses.
-    ``baseline_convnet`` and ``dropout_convnet`` call it when
-    ``CATDOG_DETERMINISTIC=1``.
+    determinism for the rest of the process (it cannot be turned off), so
+    two runs with the same seed give identical losses. Notebooks 03, 04 and
+    06 call it, near the top, when ``CATDOG_DETERMINISTIC=1``; building a
+    model never does.
 
     Parameters
     ----------
@@ -131,8 +132,6 @@ def policy_scope(policy):
 
 
 def _book_convnet(name, dropout, micro_batches=1, precision=None):
-    if config.deterministic():
-        seed_everything()
     with policy_scope(compute_policy(precision)):
         return _build_and_compile(name, dropout, micro_batches)
 

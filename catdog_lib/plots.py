@@ -437,8 +437,8 @@ def first_layer_kernels(kernels, classic=("sobel x (vertical edges)", "blur")):
         k = conv.kernel(name)
         ax.imshow(k, cmap="gray", vmin=-np.abs(k).max(), vmax=np.abs(k).max(), interpolation="nearest")
         ax.set_frame_on(True)  # the blur kernel is all bright: the frame shows where it is
-        same = " (all weights equal)" if np.ptp(k) == 0 else ""
-        ax.set_title(f"{name.split(' (')[0]}{same}\n(notebook 01)", fontsize=7)
+        same = "\nall 9 equal: all white" if np.ptp(k) == 0 else ""
+        ax.set_title(f"{name.split(' (')[0]} (notebook 01){same}", fontsize=7)
     fig.suptitle(f"The trained network's {n} first-layer kernels, 3x3 pixels: each pixel's red, "
                  "green and blue show its three weights (mid-grey: all 0)\nbelow each, its sum "
                  "over the colours (grey 0, bright positive, dark negative)", fontsize=9)

@@ -152,3 +152,10 @@ def test_mapping_table_covers_every_book_argument():
                      "fill_mode='nearest'"):
         assert argument in table
     assert "40 / 360" in table
+
+
+@pytest.mark.parametrize("book, layer", [(b, l) for b, l, _ in augment.MAPPING if l.startswith("Random")])
+def test_every_layer_in_the_mapping_table_builds_as_printed(book, layer):
+    # Students copy these calls: each must build in the Keras the series installs.
+    built = eval(layer, {}, vars(keras.layers))
+    assert isinstance(built, keras.layers.Layer), book
