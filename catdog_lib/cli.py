@@ -10,9 +10,9 @@
   ``pyproject.toml`` (``--check`` only reports what is out of date).
 """
 import argparse
-import re
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -195,9 +195,10 @@ def run_notebooks(out_dir=None, numbers=(), record=False):
     import nbformat
     from nbconvert import HTMLExporter
 
+    profile = config.profile()["name"]  # a bad CATDOG_PROFILE stops the run before it writes
     out_dir = Path(out_dir or config.BUILD_DIR)
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"Profile: {config.profile()['name']}   notebooks: {config.display_path(config.NOTEBOOKS_DIR)}"
+    print(f"Profile: {profile}   notebooks: {config.display_path(config.NOTEBOOKS_DIR)}"
           f"   output: {config.display_path(out_dir)}")
     rows, failed = [], False
     for path in _notebooks(numbers):

@@ -254,22 +254,28 @@ def download_filtered():
     # Checked here: keras.utils.get_file would quietly download to /tmp instead.
     folder = config.writable_dir("CATDOG_DATA_DIR") / "downloads"
     path = folder / "cats_and_dogs_filtered.zip"
+    if path.exists() and _archive_problem(path) is None:  # a whole archive is only read
+        return path
     with _locked(path):
-        if path.exists():
+        if path.exists():  # again: another process may have finished it meanwhile
             if (problem := _archive_problem(path)) is None:
                 return path
             # Not made by this version (which only renames checked downloads): kept, not deleted.
-            aside = _work_folder(path, "damaged")
+            # A visible name: this is the user's to look at, not a work file.
+            aside = folder / f"{path.name}.damaged-{os.getpid()}-{secrets.token_hex(3)}"
             os.rename(path, aside)
             print(f"{config.display_path(path)} was not a whole archive ({problem}); "
                   f"moved it to {aside.name} and downloading again.", flush=True)
         work = _work_folder(path, "partial")
         try:
-            keras.utils.get_file(work.name, origin=config.FILTERED_URL,
-                                 cache_dir=str(folder.parent), cache_subdir=folder.name)
+            got = Path(keras.utils.get_file(work.name, origin=config.FILTERED_URL,
+                                            cache_dir=str(folder.parent), cache_subdir=folder.name))
         except Exception as err:  # get_file wraps every network failure in Exception
             work.unlink(missing_ok=True)
             raise DatasetError(f"download of {config.FILTERED_URL} failed: {err}") from err
+        if got != work:  # get_file saves to /tmp/.keras when it finds the folder unwritable
+            got.unlink(missing_ok=True)
+            raise DatasetError(f"{config.display_path(folder)}: cannot write there")
         if problem := _archive_problem(work):
             work.unlink()
             raise DatasetError(f"{path.name}: the download {problem}; "
@@ -478,7 +484,8 @@ def _work_folder(dest, kind):
 
 @contextmanager
 def _locked(dest):
-    """Hold ``.<dest>.lock`` so that one run at a time prepares ``dest``.
+    """Hold ``.<dest>.lock`` so that one process at a time writes ``dest``
+    (a prepared split, or the downloaded archive).
 
     The kernel drops an flock when its process ends, however it ends, so a
     crash or ``kill -9`` never leaves a stale lock behind.
@@ -502,9 +509,12 @@ def _locked(dest):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            print(f"Waiting for another prepare-data run (pid {handle.read().strip() or '?'}) "
+            print(f"Waiting for another catdog process (pid {handle.read().strip() or '?'}) "
                   f"to finish with {config.display_path(dest)} ...", flush=True)
             fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as err:  # some network file systems have no locks
+            raise DatasetError(f"{dest.parent}: cannot lock files there ({err.strerror}); "
+                               "use a local folder") from None
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
@@ -564,7 +574,7 @@ def _recover(dest):
 def _mention_leftovers(dest):
     """Name the work folders of killed runs; only the run that made a
     folder deletes it, so these are left to the user."""
-    pattern = re.compile(re.escape(f".{dest.name}.") + r"(partial|old|damaged)-")
+    pattern = re.compile(re.escape(f".{dest.name}.") + r"(partial|old)-")
     left = sorted(p.name for p in dest.parent.iterdir() if pattern.match(p.name))
     if left:
         print(f"Left by interrupted runs in {config.display_path(dest.parent)}, "
@@ -694,9 +704,12 @@ def _write(dest, *content):
     rows = _prepared_rows(previous)
     added = _foreign(previous, rows) if rows is not None else []
     if rows is None or added:
+        # A visible name: this is the user's to look at, not a work folder.
+        kept = dest.parent / f"{dest.name}.kept-{os.getpid()}-{secrets.token_hex(3)}"
+        os.rename(previous, kept)
         changed = (f"files its manifest does not list were saved there ({_listing(added)})"
                    if added else "its manifest.csv or source.json changed")
-        print(f"Kept the previous dataset in {config.display_path(previous)}: during this run "
+        print(f"Kept the previous dataset in {config.display_path(kept)}: during this run "
               f"{changed}. Move out what you need, then delete that folder.")
     else:
         shutil.rmtree(previous)
@@ -869,9 +882,10 @@ def prepared_dir():
 def ensure_prepared():
     """The prepared split to train on, made first when there is none yet.
 
-    Notebooks 03 and 04 call it, so they also run in a fresh runtime (Colab)
+    Notebooks 03-06 call it, so they also run in a fresh runtime (Colab)
     where notebook 02 has not run: it then prepares the data as 02 would
-    (a Kaggle folder, else the download, else the toy set).
+    (a Kaggle folder, else the download, else the toy set). A split whose
+    replacement a killed run cut short is put back first.
 
     Returns
     -------

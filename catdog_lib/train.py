@@ -65,7 +65,7 @@ def _write_run_file(path, value):
     work = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         work.write_text(json.dumps(value, indent=1))
-    except OSError:
+    except BaseException:  # a full disk, or an interrupted kernel
         work.unlink(missing_ok=True)
         raise
     os.replace(work, path)

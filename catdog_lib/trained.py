@@ -149,16 +149,23 @@ def own_or_shipped(run_name):
     model : keras.Model
     which : str
     """
-    history = train.saved_history(run_name)
-    best = max(history["val_accuracy"]) if history else None
     run_json = config.runs_dir() / run_name / "run.json"
-    # A smoke run validates on 2 batches: its accuracy says nothing.
-    smoke = run_json.is_file() and train.read_run_file(run_json).get("profile") == "smoke"
+    try:
+        history = train.saved_history(run_name)
+        # A smoke run validates on 2 batches: its accuracy says nothing.
+        smoke = run_json.is_file() and train.read_run_file(run_json).get("profile") == "smoke"
+    except train.DamagedRun as err:
+        history, smoke, damaged = None, False, err
+    else:
+        damaged = None
+    best = max(history["val_accuracy"]) if history else None
     if best is not None and best >= CLEARLY_LEARNED and not smoke:
         return train.load_best(run_name), (
             f"Your own model from notebook 04 (run {run_name}): its best validation "
             f"accuracy was {best:.3f}.")
-    if best is None:
+    if damaged:
+        why = str(damaged)
+    elif best is None:
         why = "you have no run of notebook 04 with this profile"
     elif smoke:
         why = f"your run {run_name} is a smoke run: a check that the cells work, not training"

@@ -89,18 +89,20 @@ def test_the_command_line_says_what_is_wrong_without_a_traceback(tmp_path):
 
 
 @pytest.mark.parametrize("arguments, environment, message", [
-    (["run", "03"], {"CATDOG_PROFILE": "bogus"},
+    (["run", "03", "--out", "OUT"], {"CATDOG_PROFILE": "bogus"},
      "error: CATDOG_PROFILE='bogus' is not allowed; choose one of smoke, quick, full"),
     (["refresh-notebooks"], {"CATDOG_PROFILE": "bogus"},
      "error: CATDOG_PROFILE='bogus' is not allowed; choose one of smoke, quick, full"),
-    (["run", "1.5"], {}, "argument NUMBER: '1.5' is not a notebook number such as 03"),
+    (["run", "1.5", "--out", "OUT"], {}, "argument NUMBER: '1.5' is not a notebook number such as 03"),
 ])
 def test_every_command_names_a_bad_setting_or_argument_without_a_traceback(
         tmp_path, arguments, environment, message):
+    arguments = [str(tmp_path / "build") if a == "OUT" else a for a in arguments]
     result = run_python(f"from catdog_lib.cli import main; raise SystemExit(main({arguments!r}))",
                         CATDOG_DATA_DIR=str(tmp_path), CATDOG_RUNS_DIR=str(tmp_path), **environment)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "build").exists()  # stopped before writing anything
 
 
 def test_tensorflow_start_up_lines_never_reach_the_output():

@@ -209,7 +209,11 @@ def test_a_file_saved_into_the_dataset_while_it_is_replaced_is_kept(kaggle_dir, 
     assert prepare(other_source, dest, overwrite=True).copied == 24
     kept = [p for p in tmp_path.rglob("my_own_cat.jpg")]
     assert len(kept) == 1 and kept[0].read_bytes() == b"mine"
-    assert kept[0].parents[2].name in capsys.readouterr().out  # the folder it was kept in
+    folder = kept[0].parents[2]
+    assert folder.name.startswith("out.kept-") and folder.name in capsys.readouterr().out
+    # Kept for the user: a later run never lists it as a work folder safe to delete.
+    prepare(other_source, dest)
+    assert "safe to delete" not in capsys.readouterr().out
 
 
 def test_a_file_as_destination_is_left_alone(kaggle_dir, tmp_path):
@@ -291,7 +295,7 @@ def test_a_second_run_waits_and_a_killed_run_loses_nothing(kaggle_dir, other_sou
     first = start(other_source, dest, overwrite=True, setup="data._exchange = pause")
     read_until(first, "PAUSED")  # its new split is written, not yet swapped in
     second = start(other_source, dest, overwrite=True)
-    read_until(second, f"Waiting for another prepare-data run (pid {first.pid})")
+    read_until(second, f"Waiting for another catdog process (pid {first.pid})")
     kill_9(first)
     assert "Copied 24 images" in finish(second)
     assert tree_hashes(dest) != before

@@ -102,3 +102,15 @@ def test_notebook_05_takes_the_students_model_only_when_it_learned(tmp_path, mon
                           "cells work, not training.")
     _, which = trained.own_or_shipped("no-such-run")
     assert "you have no run of notebook 04 with this profile" in which
+
+
+def test_notebook_05_falls_back_to_the_shipped_model_when_the_run_is_damaged(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv("CATDOG_RUNS_DIR", str(tmp_path))
+    run = tmp_path / "04_augmented-quick"
+    run.mkdir()
+    (run / "history.json").write_text('{"val_accuracy": [0.5, 0.')  # cut off mid-write
+    model, which = trained.own_or_shipped("04_augmented-quick")
+    assert which.startswith("The model that ships with the series")
+    assert "04_augmented-quick/history.json cannot be read" in which
+    assert np.array_equal(model.weights[0].numpy(), trained.load().weights[0].numpy())
