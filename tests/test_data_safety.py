@@ -348,7 +348,7 @@ def test_a_notebook_after_a_cut_swap_gets_the_previous_photos_back(kaggle_dir, o
     monkeypatch.setenv("CATDOG_PROFILE", "quick")
     dest = data.default_dest("kaggle")
     prepare(kaggle_dir, dest)
-    prepare("toy", data.default_dest("toy"))
+    prepare(kaggle_dir, data.default_dest("toy"))  # a split where the toy one goes (seconds, not a minute)
     before = tree_hashes(dest)
     child = start(other_source, dest, overwrite=True, setup=BETWEEN_TWO_RENAMES)
     read_until(child, "PAUSED")
