@@ -261,8 +261,7 @@ def download_filtered():
             if (problem := _archive_problem(path)) is None:
                 return path
             # Not made by this version (which only renames checked downloads): kept, not deleted.
-            # A visible name: this is the user's to look at, not a work file.
-            aside = folder / f"{path.name}.damaged-{os.getpid()}-{secrets.token_hex(3)}"
+            aside = _kept_beside(path, "damaged")
             os.rename(path, aside)
             print(f"{config.display_path(path)} was not a whole archive ({problem}); "
                   f"moved it to {aside.name} and downloading again.", flush=True)
@@ -478,8 +477,18 @@ def _beside(dest, suffix):
     return dest.parent / f".{dest.name}.{suffix}"
 
 
+def _unique(kind):
+    return f"{kind}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
 def _work_folder(dest, kind):
-    return _beside(dest, f"{kind}-{os.getpid()}-{secrets.token_hex(3)}")
+    return _beside(dest, _unique(kind))
+
+
+def _kept_beside(dest, kind):
+    """A visible name beside ``dest``, ``NAME.<kind>-...``, for what is kept
+    for the user to look at: never listed as a work folder safe to delete."""
+    return dest.parent / f"{dest.name}.{_unique(kind)}"
 
 
 @contextmanager
@@ -704,8 +713,7 @@ def _write(dest, *content):
     rows = _prepared_rows(previous)
     added = _foreign(previous, rows) if rows is not None else []
     if rows is None or added:
-        # A visible name: this is the user's to look at, not a work folder.
-        kept = dest.parent / f"{dest.name}.kept-{os.getpid()}-{secrets.token_hex(3)}"
+        kept = _kept_beside(dest, "kept")
         os.rename(previous, kept)
         changed = (f"files its manifest does not list were saved there ({_listing(added)})"
                    if added else "its manifest.csv or source.json changed")

@@ -89,8 +89,8 @@ def seed_everything(seed=None):
     Seeds Python, NumPy and TensorFlow, and turns on TensorFlow's op
     determinism for the rest of the process (it cannot be turned off), so
     two runs with the same seed give identical losses. Notebooks 03, 04 and
-    06 call it, near the top, when ``CATDOG_DETERMINISTIC=1``; building a
-    model never does.
+    06 call it right before they build their network, when
+    ``CATDOG_DETERMINISTIC=1``; building a model never does.
 
     Parameters
     ----------

@@ -173,10 +173,11 @@ def draw_image(kind, index, seed=None):
     return img
 
 
-def _write_whole(path, write):
+def write_whole(path, write):
     """Write through a hidden file beside ``path``, then rename it over ``path``:
     another process drawing the same set at once (two notebooks started together)
-    must never read a half-written image. The hidden name is not a Kaggle name,
+    must never read a half-written image, and a full disk or a kill leaves the
+    previous file (``train`` writes its run files through it too). The hidden name is not a Kaggle name,
     so the dataset step never takes one left by a kill for an image."""
     partial = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}.part")
     f = open(partial, "xb")
@@ -193,7 +194,7 @@ def _write_one(args):
     kind, index, seed, folder = args
     quality = int(np.random.default_rng([seed, kind == "dog", index, 1]).integers(40, 96))
     image = draw_image(kind, index, seed)
-    _write_whole(Path(folder) / f"{kind}.{index}.jpg",
+    write_whole(Path(folder) / f"{kind}.{index}.jpg",
                  lambda f: image.save(f, format="JPEG", quality=quality))
 
 
@@ -239,5 +240,5 @@ def make_toy_set(dest=None, per_class=2000, seed=None, workers=2):
         for job in jobs:
             _write_one(job)
     # Written last, so an interrupted run is redrawn rather than trusted.
-    _write_whole(stamp, lambda f: f.write(json.dumps(wanted).encode()))
+    write_whole(stamp, lambda f: f.write(json.dumps(wanted).encode()))
     return dest

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import config
+from . import config, toy
 
 
 PRECISION_WORDS = {
@@ -60,15 +60,8 @@ def read_run_file(path):
 
 
 def _write_run_file(path, value):
-    # Written whole beside it, then renamed over it: a full disk or a kill
-    # mid-write leaves the previous version, never a cut one.
-    work = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        work.write_text(json.dumps(value, indent=1))
-    except BaseException:  # a full disk, or an interrupted kernel
-        work.unlink(missing_ok=True)
-        raise
-    os.replace(work, path)
+    # A full disk or a kill mid-write leaves the previous version, never a cut one.
+    toy.write_whole(path, lambda f: f.write(json.dumps(value, indent=1).encode()))
 
 
 def device_name():

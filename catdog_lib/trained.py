@@ -150,14 +150,13 @@ def own_or_shipped(run_name):
     which : str
     """
     run_json = config.runs_dir() / run_name / "run.json"
+    damaged = None
     try:
         history = train.saved_history(run_name)
         # A smoke run validates on 2 batches: its accuracy says nothing.
         smoke = run_json.is_file() and train.read_run_file(run_json).get("profile") == "smoke"
     except train.DamagedRun as err:
         history, smoke, damaged = None, False, err
-    else:
-        damaged = None
     best = max(history["val_accuracy"]) if history else None
     if best is not None and best >= CLEARLY_LEARNED and not smoke:
         return train.load_best(run_name), (
