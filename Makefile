@@ -21,9 +21,11 @@ run: $(STAMP)
 	$(PY) -m catdog_lib run $(if $(RECORD),--record) $(NOTEBOOKS)
 
 # Unit tests, doctests, and nbval over every notebook, on the toy set; the
-# session writes only to a temporary folder (see conftest.py).
+# session writes only to temporary folders (see conftest.py). Two workers:
+# much of the suite waits on kernels, servers and single-threaded imports,
+# which leaves one process using about one core of two.
 test: $(STAMP)
-	CATDOG_PROFILE=smoke $(PY) -m pytest
+	CATDOG_PROFILE=smoke $(PY) -m pytest -n 2
 
 # Re-execute the notebooks in place on the toy set: the committed outputs.
 # The toy set is made first, so 01 (which runs before 02) finds it on a

@@ -1,23 +1,40 @@
 """pytest set-up shared by tests/ and the nbval run over notebooks/.
 
-A test session writes only under one temporary folder: ``pytest_configure``
-points the data and runs folders there before any notebook kernel starts
-(kernels inherit the environment), and sets the ``smoke`` profile, so a bare
-``pytest`` behaves exactly like ``make test`` and leaves the checkout as it was.
+A test process (each pytest-xdist worker of ``make test``) writes only under
+a temporary folder of its own: ``pytest_configure`` points the data and runs
+folders there before any notebook kernel starts (kernels inherit the
+environment), and sets the ``smoke`` profile, so a bare ``pytest`` runs the
+tests as ``make test`` does and leaves the checkout as it was.
 """
 import os
 import shutil
 import tempfile
 
+import pytest
+
 SESSION_ENV = {}
 
 
 def pytest_configure(config):
+    # An xdist worker starts with the environment of the process that started it.
+    controller_root = os.environ.get("CATDOG_TEST_ROOT") if "PYTEST_XDIST_WORKER" in os.environ else None
     root = tempfile.mkdtemp(prefix="catdog-tests-")
     SESSION_ENV.update(CATDOG_PROFILE="smoke", CATDOG_DATA_DIR=os.path.join(root, "data"),
                        CATDOG_RUNS_DIR=os.path.join(root, "runs"), CATDOG_TEST_ROOT=root)
     config.catdog_saved_env = {name: os.environ.get(name) for name in SESSION_ENV}
     os.environ.update(SESSION_ENV)
+    # Several workers' notebooks and tests need the toy set, which is slow to
+    # draw, so the controller draws it once, before the workers
+    # start, and each worker links its files into its own data folder: the
+    # drawing never changes a file once written, it replaces it whole.
+    toy_set = os.path.join("data", "toy")
+    if getattr(config.option, "numprocesses", None):
+        from catdog_lib import toy
+
+        toy.make_toy_set()
+    elif controller_root and os.path.isdir(os.path.join(controller_root, toy_set)):
+        shutil.copytree(os.path.join(controller_root, toy_set), os.path.join(root, toy_set),
+                        copy_function=os.link)
 
 
 def pytest_unconfigure(config):
@@ -27,6 +44,22 @@ def pytest_unconfigure(config):
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: a bare pytest runs without it
+def pytest_xdist_make_scheduler(config, log):
+    """make test runs two pytest-xdist workers. Each test file goes whole to
+    one worker, so a module fixture (JupyterLab for the browser tests) starts
+    once, and the notebooks all go to one worker, in order, as a student runs
+    them: 05 looks for the model 04 trained."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesAndNotebooksTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::")[0]
+            return "notebooks" if path.endswith(".ipynb") else path
+
+    return FilesAndNotebooksTogether(config, log)
 
 
 def pytest_collectstart(collector):

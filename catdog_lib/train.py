@@ -53,10 +53,13 @@ class DamagedRun(Exception):
 def read_run_file(path):
     """A run's ``run.json`` or ``history.json``; a ``DamagedRun`` naming it if unreadable."""
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        value = json.loads(path.read_text())
+        if not isinstance(value, dict):
+            raise ValueError(f"it holds a JSON {type(value).__name__}, not the run's fields")
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
         raise DamagedRun(f"{config.display_path(path)} cannot be read ({err}). Move "
                          f"{config.display_path(path.parent)} away to start that run over.") from None
+    return value
 
 
 def _write_run_file(path, value):

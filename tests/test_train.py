@@ -254,13 +254,14 @@ def test_a_write_cut_short_by_a_full_disk_keeps_the_previous_history(runs_dir):
     assert [p.name for p in path.parent.iterdir()] == ["history.json"]
 
 
+@pytest.mark.parametrize("damage", ["cut", "a list"])
 @pytest.mark.parametrize("name", ["history.json", "run.json"])
-def test_a_damaged_run_file_is_named(runs_dir, name):
+def test_a_damaged_run_file_is_named(runs_dir, name, damage):
     keras.utils.set_random_seed(0)
     train_ds, val_ds = tiny_data()
     model = models.baseline_convnet(precision="float32")
     fit(model, train_ds, val_ds, epochs=1, run_name="d", steps_per_epoch=1)
     path = runs_dir / "d" / name
-    path.write_text(path.read_text()[:20])
+    path.write_text(path.read_text()[:20] if damage == "cut" else "[]")
     with pytest.raises(train.DamagedRun, match=rf"runs/d/{name} cannot be read .*Move .*runs/d away"):
         train.run_callbacks(model, "d")
