@@ -24,16 +24,16 @@ def pytest_configure(config):
     config.catdog_saved_env = {name: os.environ.get(name) for name in SESSION_ENV}
     os.environ.update(SESSION_ENV)
     # Several workers' notebooks and tests need the toy set, which is slow to
-    # draw, so the controller draws it once, before the workers
-    # start, and each worker links its files into its own data folder: the
-    # drawing never changes a file once written, it replaces it whole.
-    toy_set = os.path.join("data", "toy")
+    # draw, so the controller draws it once into its data folder (the only
+    # thing it writes there), before the workers start, and each worker links
+    # that folder's files into its own: the drawing never changes a file once
+    # written, it replaces it whole.
     if getattr(config.option, "numprocesses", None):
         from catdog_lib import toy
 
         toy.make_toy_set()
-    elif controller_root and os.path.isdir(os.path.join(controller_root, toy_set)):
-        shutil.copytree(os.path.join(controller_root, toy_set), os.path.join(root, toy_set),
+    elif controller_root and os.path.isdir(os.path.join(controller_root, "data")):
+        shutil.copytree(os.path.join(controller_root, "data"), SESSION_ENV["CATDOG_DATA_DIR"],
                         copy_function=os.link)
 
 

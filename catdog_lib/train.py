@@ -56,7 +56,7 @@ def read_run_file(path):
         value = json.loads(path.read_text())
         if not isinstance(value, dict):
             raise ValueError(f"it holds a JSON {type(value).__name__}, not the run's fields")
-    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise DamagedRun(f"{config.display_path(path)} cannot be read ({err}). Move "
                          f"{config.display_path(path.parent)} away to start that run over.") from None
     return value
