@@ -68,7 +68,7 @@ def train_once(source, notebook, micro_batches):
         augmentation, epochs, steps = None, profile["augmented_epochs"], profile["augmented_steps"]
     else:  # 06's network, optimizer and augmentation, as modern_convnet.py trains them
         epochs, steps = profile["modern_epochs"], profile["modern_steps"]
-        model = modern.ablation_convnet(modern.ABLATION[-1], decay_steps=epochs * steps,
+        model = modern.ablation_convnet(modern.RECIPE, decay_steps=epochs * steps,
                                         micro_batches=micro_batches)
         augmentation = augment.stronger_augmentation()
     model.fit(augment.augment(train_ds, augmentation, batch_size=batch).repeat(),

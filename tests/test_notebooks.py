@@ -302,7 +302,7 @@ def test_the_notebooks_network_is_the_packages(name, package_model):
     assert compiled[0] == compiled[1]
 
 
-def test_notebook_06_network_is_the_last_ablation_row():
+def test_notebook_06_network_is_the_recipe_row():
     # benchmarks/modern_convnet.py trains catdog_lib.modern's rows; notebook
     # 06 writes its network out. This keeps the two the same, compiled alike.
     source = "\n".join(tagged_sources("06_a_modern_convnet.ipynb", "modern-network",
@@ -312,7 +312,7 @@ def test_notebook_06_network_is_the_last_ablation_row():
                  "MICRO_BATCHES": config.MICRO_BATCHES}
     exec(source, namespace)
     notebook = namespace["model"]
-    package = modern.ablation_convnet(modern.ABLATION[-1], decay_steps=7 * 63,
+    package = modern.ablation_convnet(modern.RECIPE, decay_steps=7 * 63,
                                       micro_batches=config.MICRO_BATCHES, precision="float32")
     assert notebook.name == package.name == "modern_convnet"
     assert [layer_facts(layer) for layer in notebook.layers] == \
