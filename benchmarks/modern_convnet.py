@@ -17,7 +17,7 @@ the validation set alone.
     python benchmarks/modern_convnet.py --source ../shared/data/dogs-vs-cats/train \\
         --rows stronger_augmentation --epochs 100 --seeds 1 2 --final
     # the row after the recipe, at the recipe's length: it replaces the recipe
-    # only if its validation accuracy is higher
+    # only if its mean best validation accuracy is higher (see the README)
     python benchmarks/modern_convnet.py --source ../shared/data/dogs-vs-cats/train \\
         --rows deeper --epochs 100 --seeds 1 2 --final
     # the README's tables, from the committed results (nothing is trained)
@@ -179,6 +179,12 @@ def ablation_table(results):
     return "\n".join(lines)
 
 
+def _last_ten(run):
+    """Validation accuracy averaged over the last 10 epochs: steadier than the
+    best of many noisy epochs."""
+    return statistics.mean(run["history"]["val_accuracy"][-10:])
+
+
 def _recipe_name(row):
     return "notebook 06's" if row == modern.RECIPE else f"`{row}` (ablation row)"
 
@@ -189,13 +195,15 @@ def final_table(results):
     finals = sorted((r for r in results if r["final"]),
                     key=lambda r: (ABLATION_INDEX[r["row"]], r["epochs"], r["seed"]))
     book = _book_reproduction()
-    lines = ["| recipe | seeds | best validation accuracy | test accuracy, best-validation "
-             "checkpoint: mean (range) | test accuracy, final model | CPU-hours per run | machine |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | seeds | best validation accuracy | validation accuracy, mean of the last "
+             "10 epochs | test accuracy, best-validation checkpoint: mean (range) | test accuracy, "
+             "final model | CPU-hours per run | machine |",
+             "|---|---|---|---|---|---|---|---|"]
     if book:
         lines.append(
             f"| the book's (04), {book[0]['epochs']} epochs | {len(book)} | "
             f"{_mean_range([r['best_val_accuracy'] for r in book])} | "
+            f"{_mean_range([_last_ten(r) for r in book])} | "
             f"{_mean_range([r['test']['best_val_model']['accuracy'] for r in book])} | "
             f"{_mean_range([r['test']['final_model']['accuracy'] for r in book])} | "
             f"{_mean_range([cpu_hours(r['history'], r['epochs'], 2) for r in book], 1)} | "
@@ -205,12 +213,13 @@ def final_table(results):
             lines.append(
                 f"| {_recipe_name(row)}, {epochs} epochs | {len(runs)} | "
                 f"{_mean_range([r['best_val_accuracy'] for r in runs])} | "
+                f"{_mean_range([_last_ten(r) for r in runs])} | "
                 f"{_mean_range([r['test']['best_val_model']['accuracy'] for r in runs])} | "
                 f"{_mean_range([r['test']['final_model']['accuracy'] for r in runs])} | "
                 f"{_mean_range([r['cpu_hours'] for r in runs], 1)} | "
                 f"{_machines(runs)}, {precision} |")
     if not finals:
-        lines.append("| notebook 06's | not run yet | | | | | |")
+        lines.append("| notebook 06's | not run yet | | | | | | |")
     return "\n".join(lines)
 
 

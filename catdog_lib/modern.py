@@ -22,7 +22,8 @@ Each row of ``ABLATION`` changes one thing from the row above:
 ``RECIPE`` is notebook 06's recipe. It changes only the data, so its
 network and optimizer are those of ``adamw_cosine``. ``deeper`` is the row
 measured after it, to close the gap to 90%: it replaces the recipe only if
-its validation accuracy, over the same seeds and epochs, is higher.
+its best validation accuracy, averaged over the same seeds at the same
+epochs, is higher (the README states the rule).
 Precision is per model, as in ``models``.
 """
 import keras
