@@ -185,6 +185,14 @@ def _last_ten(run):
     return statistics.mean(run["history"]["val_accuracy"][-10:])
 
 
+def _accuracy_cells(runs):
+    """The final table's accuracy columns for a group of runs of one recipe."""
+    return " | ".join(_mean_range(values) for values in (
+        [r["best_val_accuracy"] for r in runs], [_last_ten(r) for r in runs],
+        [r["test"]["best_val_model"]["accuracy"] for r in runs],
+        [r["test"]["final_model"]["accuracy"] for r in runs]))
+
+
 def _recipe_name(row):
     return "notebook 06's" if row == modern.RECIPE else f"`{row}` (ablation row)"
 
@@ -201,21 +209,13 @@ def final_table(results):
              "|---|---|---|---|---|---|---|---|"]
     if book:
         lines.append(
-            f"| the book's (04), {book[0]['epochs']} epochs | {len(book)} | "
-            f"{_mean_range([r['best_val_accuracy'] for r in book])} | "
-            f"{_mean_range([_last_ten(r) for r in book])} | "
-            f"{_mean_range([r['test']['best_val_model']['accuracy'] for r in book])} | "
-            f"{_mean_range([r['test']['final_model']['accuracy'] for r in book])} | "
+            f"| the book's (04), {book[0]['epochs']} epochs | {len(book)} | {_accuracy_cells(book)} | "
             f"{_mean_range([cpu_hours(r['history'], r['epochs'], 2) for r in book], 1)} | "
             "2 cores, float32; CPU model not recorded |")
     for row in dict.fromkeys(r["row"] for r in finals):
         for (epochs, precision), runs in _by_budget(r for r in finals if r["row"] == row):
             lines.append(
-                f"| {_recipe_name(row)}, {epochs} epochs | {len(runs)} | "
-                f"{_mean_range([r['best_val_accuracy'] for r in runs])} | "
-                f"{_mean_range([_last_ten(r) for r in runs])} | "
-                f"{_mean_range([r['test']['best_val_model']['accuracy'] for r in runs])} | "
-                f"{_mean_range([r['test']['final_model']['accuracy'] for r in runs])} | "
+                f"| {_recipe_name(row)}, {epochs} epochs | {len(runs)} | {_accuracy_cells(runs)} | "
                 f"{_mean_range([r['cpu_hours'] for r in runs], 1)} | "
                 f"{_machines(runs)}, {precision} |")
     if not finals:
