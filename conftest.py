@@ -8,6 +8,7 @@ tests as ``make test`` does and leaves the checkout as it was.
 """
 import os
 import shutil
+import signal
 import tempfile
 
 import pytest
@@ -15,7 +16,15 @@ import pytest
 SESSION_ENV = {}
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
 def pytest_configure(config):
+    # A CI time limit stops the run with SIGTERM, which would end Python with
+    # no clean-up; as an interruption, pytest still tears down and unconfigures,
+    # so the temporary folder below goes with it.
+    config.catdog_saved_sigterm = signal.signal(signal.SIGTERM, _stop)
     # An xdist worker starts with the environment of the process that started it.
     controller_root = os.environ.get("CATDOG_TEST_ROOT") if "PYTEST_XDIST_WORKER" in os.environ else None
     root = tempfile.mkdtemp(prefix="catdog-tests-")
@@ -39,6 +48,7 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     shutil.rmtree(SESSION_ENV.get("CATDOG_TEST_ROOT", ""), ignore_errors=True)
+    signal.signal(signal.SIGTERM, config.catdog_saved_sigterm)
     for name, value in getattr(config, "catdog_saved_env", {}).items():
         if value is None:
             os.environ.pop(name, None)

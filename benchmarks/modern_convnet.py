@@ -72,9 +72,9 @@ def run_one(row, epochs, seed, prepared, final):
                                     micro_batches=MICRO_BATCHES)
     stronger = ABLATION_INDEX[row] >= ABLATION_INDEX["stronger_augmentation"]
     augmentation = (augment.stronger_augmentation if stronger else augment.book_augmentation)
-    train_ds = augment.augment(train_ds, augmentation(seed=seed), batch_size=micro)
+    augmented = augment.augment(train_ds, augmentation(seed=seed), batch_size=micro)
     started = time.perf_counter()
-    model.fit(train_ds.repeat(), validation_data=val_ds, epochs=epochs,
+    model.fit(augmented.repeat(), validation_data=val_ds, epochs=epochs,
               steps_per_epoch=updates_per_epoch * MICRO_BATCHES, verbose=config.verbose(),
               shuffle=False, callbacks=train.run_callbacks(model, name, prepared.dest, seed))
     history = train.saved_history(name)
@@ -97,11 +97,15 @@ def run_one(row, epochs, seed, prepared, final):
         "info": train.run_info(model, prepared.dest, seed),
     }
     if final:
-        result["test"] = {}
+        result["test"], result["train_accuracy_unaugmented"] = {}, {}
         for label, chosen in (("best_val_model", train.load_best(name)), ("final_model", model)):
             scores = train.evaluate(chosen, test_ds)
             result["test"][label] = {"loss": scores["loss"], "accuracy": scores["accuracy"],
                                      "confusion": scores["confusion"].tolist()}
+            # fit's training accuracy is on augmented photos with dropout on,
+            # which holds it down; on the plain photos it tells whether the
+            # network fits its training set (overfitting) or not (underfitting).
+            result["train_accuracy_unaugmented"][label] = train.evaluate(chosen, train_ds)["accuracy"]
     return result
 
 
@@ -187,10 +191,16 @@ def _last_ten(run):
 
 def _accuracy_cells(runs):
     """The final table's accuracy columns for a group of runs of one recipe."""
-    return " | ".join(_mean_range(values) for values in (
+    cells = [_mean_range(values) for values in (
         [r["best_val_accuracy"] for r in runs], [_last_ten(r) for r in runs],
         [r["test"]["best_val_model"]["accuracy"] for r in runs],
-        [r["test"]["final_model"]["accuracy"] for r in runs]))
+        [r["test"]["final_model"]["accuracy"] for r in runs])]
+    measured = [r["train_accuracy_unaugmented"]["final_model"] for r in runs
+                if "train_accuracy_unaugmented" in r]  # not by the runs made before it was
+    cells.append(_mean_range(measured) + (f", {len(measured)} of {len(runs)} runs"
+                                          if 0 < len(measured) < len(runs) else "")
+                 if measured else "not measured")
+    return " | ".join(cells)
 
 
 def _recipe_name(row):
@@ -205,8 +215,9 @@ def final_table(results):
     book = _book_reproduction()
     lines = ["| recipe | seeds | best validation accuracy | validation accuracy, mean of the last "
              "10 epochs | test accuracy, best-validation checkpoint: mean (range) | test accuracy, "
-             "final model | CPU-hours per run | machine |",
-             "|---|---|---|---|---|---|---|---|"]
+             "final model | training accuracy on the unaugmented photos, final model | "
+             "CPU-hours per run | machine |",
+             "|---|---|---|---|---|---|---|---|---|"]
     if book:
         lines.append(
             f"| the book's (04), {book[0]['epochs']} epochs | {len(book)} | {_accuracy_cells(book)} | "
@@ -219,7 +230,7 @@ def final_table(results):
                 f"{_mean_range([r['cpu_hours'] for r in runs], 1)} | "
                 f"{_machines(runs)}, {precision} |")
     if not finals:
-        lines.append("| notebook 06's | not run yet | | | | | | |")
+        lines.append("| notebook 06's | not run yet | | | | | | | |")
     return "\n".join(lines)
 
 

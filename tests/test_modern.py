@@ -233,15 +233,23 @@ def test_the_benchmark_trains_a_row_and_tabulates_it(kaggle_dir, tmp_path, monke
     result = modern_convnet.run_one("stronger_augmentation", 2, 1, prepared, final=True)
     assert result["history"]["updates"] == [1, 2] and result["updates_per_epoch"] == 1
     assert result["info"]["model"] == "modern_convnet" and result["info"]["cpu"] == train.cpu()
+    best = train.load_best("modern-stronger_augmentation-e2-seed1")
+    train_ds, _, test_ds = data.load_datasets(prepared.dest)
     assert result["test"]["best_val_model"]["accuracy"] == pytest.approx(
-        train.evaluate(train.load_best("modern-stronger_augmentation-e2-seed1"),
-                       data.load_datasets(prepared.dest)[2])["accuracy"])
+        train.evaluate(best, test_ds)["accuracy"])
     assert sum(map(sum, result["test"]["final_model"]["confusion"])) == 6
+    # Accuracy on the 12 training photos as they are, without augmentation.
+    assert result["train_accuracy_unaugmented"]["best_val_model"] == pytest.approx(
+        train.evaluate(best, train_ds)["accuracy"])
+    assert result["train_accuracy_unaugmented"]["final_model"] * 12 == pytest.approx(
+        round(result["train_accuracy_unaugmented"]["final_model"] * 12))
     book = modern_convnet.run_one("book", 2, 1, prepared, final=False)
     assert "test" not in book  # the ablation reads the validation set only
     final = modern_convnet.final_table([result, book])
     last = sum(result["history"]["val_accuracy"]) / 2  # fewer than 10 epochs: all of them
     assert f"| notebook 06's, 2 epochs | 1 | {result['best_val_accuracy']:.3f} | {last:.3f} |" in final
+    plain = result["train_accuracy_unaugmented"]["final_model"]
+    assert f"{result['test']['final_model']['accuracy']:.3f} | {plain:.3f} |" in final
     ablation = modern_convnet.ablation_table([result, book])
     assert f"| `book` | 3,453,121 | 1.38 G (1.00×) |" in ablation
     assert f"{book['best_val_accuracy']:.3f}, seed 1 |" in ablation
@@ -259,6 +267,10 @@ def test_the_benchmark_trains_a_row_and_tabulates_it(kaggle_dir, tmp_path, monke
     both = modern_convnet.final_table([result, on_xeon(result), book])
     assert both.count("| notebook 06's") == 1 and "| notebook 06's, 2 epochs | 2 |" in both
     assert f"{train.cpu_label(result['info']['cpu'])}; Intel Xeon (amx_bf16; 2 cores)" in both
+    # Runs made before the unaugmented training accuracy was measured say so.
+    older = {k: v for k, v in result.items() if k != "train_accuracy_unaugmented"}
+    assert f"| {plain:.3f}, 1 of 2 runs |" in modern_convnet.final_table([result, on_xeon(older)])
+    assert " | not measured | " in modern_convnet.final_table([older])
     ablation = modern_convnet.ablation_table([result, book, on_xeon(book)])
     assert ablation.count("best validation accuracy after 2 epochs") == 1
     assert "seeds 1, 2 |" in ablation and ablation.count("not run") == 8
