@@ -48,7 +48,9 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     shutil.rmtree(SESSION_ENV.get("CATDOG_TEST_ROOT", ""), ignore_errors=True)
-    signal.signal(signal.SIGTERM, config.catdog_saved_sigterm)
+    saved = getattr(config, "catdog_saved_sigterm", None)
+    if saved is not None:  # None: a handler set outside Python, which cannot be put back
+        signal.signal(signal.SIGTERM, saved)
     for name, value in getattr(config, "catdog_saved_env", {}).items():
         if value is None:
             os.environ.pop(name, None)

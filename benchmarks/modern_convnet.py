@@ -7,8 +7,9 @@ of 32 each, fed as 2 micro-batches of 16 as in notebook 06), keeps the best-vali
 ``benchmarks/results/modern/<row>_e<epochs>_seed<N>_<machine>.json``:
 history (with seconds per epoch), parameters, FLOPs, CPU-hours and the
 machine. Only ``--final`` runs touch the test set, once each, for the
-best-validation checkpoint and the final model; the ablation is read on
-the validation set alone.
+best-validation checkpoint and the final model (and score both on the
+unaugmented training photos); the ablation is read on the validation set
+alone.
 
     export CATDOG_PRECISION=float32  # on every machine: runs of several CPUs share the tables
     # the ablation table: every row, the same budget
@@ -103,8 +104,8 @@ def run_one(row, epochs, seed, prepared, final):
             result["test"][label] = {"loss": scores["loss"], "accuracy": scores["accuracy"],
                                      "confusion": scores["confusion"].tolist()}
             # fit's training accuracy is on augmented photos with dropout on,
-            # which holds it down; on the plain photos it tells whether the
-            # network fits its training set (overfitting) or not (underfitting).
+            # which holds it down. On the plain photos, against validation
+            # accuracy: far above it means overfitting; about as low, underfitting.
             result["train_accuracy_unaugmented"][label] = train.evaluate(chosen, train_ds)["accuracy"]
     return result
 
@@ -195,11 +196,15 @@ def _accuracy_cells(runs):
         [r["best_val_accuracy"] for r in runs], [_last_ten(r) for r in runs],
         [r["test"]["best_val_model"]["accuracy"] for r in runs],
         [r["test"]["final_model"]["accuracy"] for r in runs])]
+    # Runs made before this column existed lack it.
     measured = [r["train_accuracy_unaugmented"]["final_model"] for r in runs
-                if "train_accuracy_unaugmented" in r]  # not by the runs made before it was
-    cells.append(_mean_range(measured) + (f", {len(measured)} of {len(runs)} runs"
-                                          if 0 < len(measured) < len(runs) else "")
-                 if measured else "not measured")
+                if "train_accuracy_unaugmented" in r]
+    if not measured:
+        cells.append("not measured")
+    elif len(measured) < len(runs):
+        cells.append(f"{_mean_range(measured)}, {len(measured)} of {len(runs)} runs")
+    else:
+        cells.append(_mean_range(measured))
     return " | ".join(cells)
 
 
@@ -215,7 +220,7 @@ def final_table(results):
     book = _book_reproduction()
     lines = ["| recipe | seeds | best validation accuracy | validation accuracy, mean of the last "
              "10 epochs | test accuracy, best-validation checkpoint: mean (range) | test accuracy, "
-             "final model | training accuracy on the unaugmented photos, final model | "
+             "final model | accuracy on the training photos, unaugmented, final model | "
              "CPU-hours per run | machine |",
              "|---|---|---|---|---|---|---|---|---|"]
     if book:

@@ -98,27 +98,29 @@ def test_a_pytest_stopped_by_sigterm_removes_its_temporary_folder(tmp_path):
     (tmp_path / "test_wait.py").write_text(
         "import os, time\n"
         "def test_wait():\n"
-        "    open('started', 'w').write(os.environ['CATDOG_TEST_ROOT'])\n"
+        "    with open('started.part', 'w') as f:\n"
+        "        f.write(os.environ['CATDOG_TEST_ROOT'])\n"
+        "    os.replace('started.part', 'started')\n"
         "    time.sleep(120)\n")
     (tmp_path / "tmp").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CATDOG_", "PYTEST_"))}
     env.update(TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=str(REPO))
-    child = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
-         "--rootdir", str(tmp_path), "test_wait.py"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started = tmp_path / "started"
-    try:
-        deadline = time.monotonic() + 120
-        while not started.exists() and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        child.terminate()
-        out, _ = child.communicate(timeout=60)
-    finally:
-        child.kill()
+    with subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
+             "--rootdir", str(tmp_path), "test_wait.py"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True) as child:
+        try:
+            deadline = time.monotonic() + 120
+            while not started.exists() and child.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            child.terminate()
+            out, _ = child.communicate(timeout=60)
+        finally:
+            child.kill()  # if it did not stop: the with block then waits for it
     assert started.exists(), out
     assert "stopped by signal 15" in out, out
     root = started.read_text()
     assert root.startswith(str(tmp_path / "tmp")) and not os.path.exists(root)
     assert list((tmp_path / "tmp").iterdir()) == []
-
