@@ -27,7 +27,10 @@ def pytest_configure(config):
     config.catdog_saved_sigterm = signal.signal(signal.SIGTERM, _stop)
     # An xdist worker starts with the environment of the process that started it.
     controller_root = os.environ.get("CATDOG_TEST_ROOT") if "PYTEST_XDIST_WORKER" in os.environ else None
-    root = tempfile.mkdtemp(prefix="catdog-tests-")
+    # A worker's folder lies inside its controller's, so the controller's
+    # clean-up also removes the folder of a worker killed before its own ran
+    # (xdist kills a worker busy in TensorFlow that does not stop in seconds).
+    root = tempfile.mkdtemp(prefix="catdog-tests-", dir=controller_root)
     SESSION_ENV.update(CATDOG_PROFILE="smoke", CATDOG_DATA_DIR=os.path.join(root, "data"),
                        CATDOG_RUNS_DIR=os.path.join(root, "runs"), CATDOG_TEST_ROOT=root)
     config.catdog_saved_env = {name: os.environ.get(name) for name in SESSION_ENV}

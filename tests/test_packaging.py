@@ -92,9 +92,11 @@ def test_the_wheel_carries_the_shipped_model_and_the_reference_runs(tmp_path):
     assert shipped <= inside, shipped - inside
 
 
-def test_a_pytest_stopped_by_sigterm_removes_its_temporary_folder(tmp_path):
+@pytest.mark.parametrize("worker", [False, True], ids=["bare", "xdist worker"])
+def test_a_pytest_stopped_by_sigterm_removes_its_temporary_folder(tmp_path, worker):
     # As a CI time limit stops it: the repository's conftest.py as a plugin,
-    # over a test that waits to be stopped.
+    # over a test that waits to be stopped; as make test's worker, its folder
+    # lies inside its controller's, which the controller removes in turn.
     (tmp_path / "test_wait.py").write_text(
         "import os, time\n"
         "def test_wait():\n"
@@ -105,6 +107,10 @@ def test_a_pytest_stopped_by_sigterm_removes_its_temporary_folder(tmp_path):
     (tmp_path / "tmp").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CATDOG_", "PYTEST_"))}
     env.update(TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=str(REPO))
+    controller = tmp_path / "tmp" / "controller"
+    if worker:
+        (controller / "data").mkdir(parents=True)
+        env.update(PYTEST_XDIST_WORKER="gw0", CATDOG_TEST_ROOT=str(controller))
     started = tmp_path / "started"
     with subprocess.Popen(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
@@ -122,5 +128,6 @@ def test_a_pytest_stopped_by_sigterm_removes_its_temporary_folder(tmp_path):
     assert started.exists(), out
     assert "stopped by signal 15" in out, out
     root = started.read_text()
-    assert root.startswith(str(tmp_path / "tmp")) and not os.path.exists(root)
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert root.startswith(str(controller if worker else tmp_path / "tmp"))
+    assert not os.path.exists(root)
+    assert list((tmp_path / "tmp").iterdir()) == ([controller] if worker else [])
