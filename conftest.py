@@ -1,10 +1,11 @@
 """pytest set-up shared by tests/ and the nbval run over notebooks/.
 
 A test process (each pytest-xdist worker of ``make test``) writes only under
-a temporary folder of its own: ``pytest_configure`` points the data and runs
-folders there before any notebook kernel starts (kernels inherit the
-environment), and sets the ``smoke`` profile, so a bare ``pytest`` runs the
-tests as ``make test`` does and leaves the checkout as it was.
+a temporary folder of its own (a worker's lies inside its controller's):
+``pytest_configure`` points the data and runs folders there before any
+notebook kernel starts (kernels inherit the environment), and sets the
+``smoke`` profile, so a bare ``pytest`` runs the tests as ``make test`` does
+and leaves the checkout as it was.
 """
 import os
 import shutil
