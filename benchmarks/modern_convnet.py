@@ -239,6 +239,32 @@ def final_table(results):
     return "\n".join(lines)
 
 
+def _blocks_of_ten(run):
+    """Validation accuracy averaged over each of the last three blocks of 10
+    epochs (all of a 30-epoch run): is it still rising at the end?"""
+    val = run["history"]["val_accuracy"]
+    ends = [end for end in range(len(val), 0, -10)][:3][::-1]
+    return ", ".join(f"{statistics.mean(val[max(end - 10, 0):end]):.3f}" for end in ends)
+
+
+def runs_table(results):
+    """One line per run, for the figures the README quotes from single runs."""
+    runs = sorted(results, key=lambda r: (not r["final"], ABLATION_INDEX[r["row"]],
+                                          r["epochs"], r["seed"]))
+    lines = ["| run | best validation accuracy (epoch) | validation accuracy, mean of each of "
+             "the last three blocks of 10 epochs | last epoch: training accuracy (augmented, "
+             "dropout on), validation accuracy | seconds per epoch: median (fastest) | machine |",
+             "|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(
+            f"| `{r['row']}`, {r['epochs']} epochs, seed {r['seed']}"
+            f"{', final' if r['final'] else ''} | {r['best_val_accuracy']:.3f} ({r['best_epoch']}) | "
+            f"{_blocks_of_ten(r)} | {r['final_train_accuracy']:.3f}, {r['final_val_accuracy']:.3f} | "
+            f"{r['median_seconds_per_epoch']:.0f} ({min(r['history']['seconds']):.0f}) | "
+            f"{train.cpu_label(r['info']['cpu'])}, {r['info']['precision']} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", help="Kaggle train folder or zip (default: as prepare-data)")
@@ -254,7 +280,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.table:
         results = load()
-        print(final_table(results) + "\n\n" + ablation_table(results))
+        print("\n\n".join([final_table(results), ablation_table(results), runs_table(results)]))
         return
     # Every row of one seed before the next seed: a table that stops early is whole.
     planned = []

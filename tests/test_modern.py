@@ -267,6 +267,11 @@ def test_the_benchmark_trains_a_row_and_tabulates_it(kaggle_dir, tmp_path, monke
     assert f"| `book` | 3,453,121 | 1.38 G (1.00×) |" in ablation
     assert f"{book['best_val_accuracy']:.3f}, seed 1 |" in ablation
     assert "| `residual` |" in ablation and ablation.count("not run") == 8
+    runs = modern_convnet.runs_table([book, result]).splitlines()
+    assert runs[2].startswith(f"| `stronger_augmentation`, 2 epochs, seed 1, final | "
+                              f"{result['best_val_accuracy']:.3f} ({result['best_epoch']}) | "
+                              f"{last:.3f} | {result['final_train_accuracy']:.3f}, ")
+    assert runs[3].startswith("| `book`, 2 epochs, seed 1 |") and len(runs) == 4
     # The row after the recipe, trained as far, gets a line of its own.
     candidate = {**result, "row": "deeper"}
     both = modern_convnet.final_table([candidate, result, book])
@@ -312,6 +317,17 @@ def test_the_benchmark_trains_a_row_and_tabulates_it(kaggle_dir, tmp_path, monke
                          "--source", str(tmp_path / "nowhere")])
     assert "book seed 1: already measured on this machine" in capsys.readouterr().out
     assert json.loads(measured.read_text()) == json.loads(json.dumps(book))
+
+
+def test_the_runs_table_averages_the_last_three_blocks_of_ten_epochs(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import modern_convnet  # benchmarks/modern_convnet.py
+
+    # Epoch i scores i / 100: the blocks 71-80, 81-90 and 91-100 average 0.755, 0.855, 0.955.
+    run = {"history": {"val_accuracy": [i / 100 for i in range(1, 101)]}}
+    assert modern_convnet._blocks_of_ten(run) == "0.755, 0.855, 0.955"
+    run["history"]["val_accuracy"] = run["history"]["val_accuracy"][:30]
+    assert modern_convnet._blocks_of_ten(run) == "0.055, 0.155, 0.255"
 
 
 def test_the_readme_tables_are_what_the_benchmark_prints():

@@ -115,6 +115,7 @@ def test_notebook_06_quotes_the_committed_runs():
     per_update = [(modern["cpu_hours"] / modern_updates) / (hours / book_updates)
                   for hours in book_hours]
     speed = json.loads((RESULTS / "modern_speed_amd-epyc-avx2-2cpu.json").read_text())
+    bf16 = json.loads((RESULTS / "modern_speed_amd-epyc-avx512_bf16-2cpu.json").read_text())
     quick = notebook_timing("quick", "06_a_modern_convnet.ipynb")
     prose = " ".join(notebook_prose("06_a_modern_convnet.ipynb").split())
     for quote in (f"({modern_updates:,} against {book_updates:,})",
@@ -123,6 +124,7 @@ def test_notebook_06_quotes_the_committed_runs():
                   f"{max(per_update):.1f} times as much per update",
                   f"less than the {speed['rows']['wider']['seconds_over_book']:.1f} times of section 4",
                   f"took about {speed['rows']['wider']['seconds_over_book']:.1f} times as long per image",
+                  f"({bf16['rows']['wider']['seconds_over_book']:.1f} times on a 2-core CPU with AVX512_BF16",
                   f"(the whole notebook about {quick['seconds'] / 60:.0f})"):
         assert quote in prose
 
