@@ -78,6 +78,14 @@ def pytest_xdist_make_scheduler(config, log):
     return FilesAndNotebooksTogether(config, log)
 
 
+@pytest.fixture(autouse=True)
+def doctest_folders_in_tmp_path(request, monkeypatch):
+    """The docstrings' examples make folders with ``tempfile.mkdtemp()``, as a
+    reader would; run as doctests, those go into the test's own ``tmp_path``."""
+    if type(request.node).__name__ == "DoctestItem":
+        monkeypatch.setattr(tempfile, "tempdir", str(request.getfixturevalue("tmp_path")))
+
+
 def pytest_collectstart(collector):
     # nbval compares stdout only: TensorFlow's C++ start-up lines reach stderr
     # in some kernels and not others, so stderr is never a regression.

@@ -74,6 +74,20 @@ def test_a_bare_pytest_writes_nothing_into_the_checkout():
     assert checkout_state() == before
 
 
+def test_the_docstring_examples_leave_no_folder_in_the_temporary_folder(tmp_path):
+    # The examples make folders with tempfile.mkdtemp(), as a reader would.
+    # (TensorFlow's autograph leaves files of its own there, which this does not count.)
+    system = tmp_path / "system"
+    system.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATDOG_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "--basetemp", str(tmp_path / "pytest"), "catdog_lib/toy.py", "catdog_lib/data.py"],
+        cwd=REPO, env={**env, "TMPDIR": str(system)}, capture_output=True, text=True)
+    assert result.returncode == 0 and " passed" in result.stdout, result.stdout[-2000:]
+    assert [p.name for p in system.iterdir() if p.is_dir()] == []
+
+
 @pytest.mark.skipif(not (REPO / ".git").exists(), reason="not a git checkout")
 def test_the_wheel_carries_the_shipped_model_and_the_reference_runs(tmp_path):
     # Built from a copy of the committed files, so the checkout gets no build/.
