@@ -79,11 +79,14 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 @pytest.fixture(autouse=True)
-def doctest_folders_in_tmp_path(request, monkeypatch):
+def doctest_folders_in_tmp_path(request):
     """The docstrings' examples make folders with ``tempfile.mkdtemp()``, as a
     reader would; run as doctests, those go into the test's own ``tmp_path``."""
+    # monkeypatch only here: requested by every test, it would be set up before
+    # tests/conftest.py's state check and undo a test's changes after that check.
     if type(request.node).__name__ == "DoctestItem":
-        monkeypatch.setattr(tempfile, "tempdir", str(request.getfixturevalue("tmp_path")))
+        request.getfixturevalue("monkeypatch").setattr(
+            tempfile, "tempdir", str(request.getfixturevalue("tmp_path")))
 
 
 def pytest_collectstart(collector):
