@@ -243,7 +243,7 @@ def _blocks_of_ten(run):
     """Validation accuracy averaged over each of the last three blocks of 10
     epochs (all of a 30-epoch run): is it still rising at the end?"""
     val = run["history"]["val_accuracy"]
-    ends = [end for end in range(len(val), 0, -10)][:3][::-1]
+    ends = list(range(len(val), 0, -10))[:3][::-1]
     return ", ".join(f"{statistics.mean(val[max(end - 10, 0):end]):.3f}" for end in ends)
 
 
